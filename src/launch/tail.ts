@@ -1,0 +1,39 @@
+// Follows an NDJSON file that other processes append to, yielding whole lines only.
+import { openSync, readSync, closeSync, existsSync, fstatSync } from "node:fs";
+
+export class LineTail {
+  private offset = 0;
+  private partial = "";
+  private fd: number | undefined;
+
+  constructor(private readonly path: string) {}
+
+  /** Returns the complete lines appended since the last call. */
+  poll(): string[] {
+    if (this.fd === undefined) {
+      if (!existsSync(this.path)) return [];
+      this.fd = openSync(this.path, "r");
+    }
+    const size = fstatSync(this.fd).size;
+    if (size <= this.offset) return [];
+    const buf = Buffer.alloc(size - this.offset);
+    const n = readSync(this.fd, buf, 0, buf.length, this.offset);
+    this.offset += n;
+    const text = this.partial + buf.subarray(0, n).toString("utf8");
+    const lines = text.split("\n");
+    this.partial = lines.pop() ?? "";
+    return lines.filter((l) => l.trim() !== "");
+  }
+
+  /** Whatever is left without a newline at the end (a truncated last line). */
+  rest(): string {
+    const r = this.partial;
+    this.partial = "";
+    return r;
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
