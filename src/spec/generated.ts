@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { RunSpec } from "./runspec.ts";
 import { WhetEvent } from "../events/schema.ts";
+import { renderConfigSchema } from "../config/json-schema.ts";
 
 function render(schema: z.ZodType, title: string): string {
   const json = z.toJSONSchema(schema, { target: "draft-2020-12" }) as Record<string, unknown>;
@@ -12,5 +13,6 @@ export function generatedSchemas(): Record<string, string> {
   return {
     "runspec.schema.json": render(RunSpec, "Whetstone RunSpec"),
     "events.schema.json": render(WhetEvent, "Whetstone worker event"),
+    "config.schema.json": renderConfigSchema(),
   };
 }

@@ -1,6 +1,8 @@
 // Every command, one module each.
 import { trainCommand } from "./train.ts";
 import { dataInspectCommand } from "./data-inspect.ts";
+import { launchSlurmCommand } from "./launch-slurm.ts";
+import { planCommand } from "./plan.ts";
 
 export interface Command {
   name: string;
@@ -9,4 +11,4 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-export const commands: Command[] = [trainCommand, dataInspectCommand];
+export const commands: Command[] = [trainCommand, planCommand, dataInspectCommand, launchSlurmCommand];

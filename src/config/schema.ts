@@ -1,0 +1,91 @@
+// The user config: one flat YAML mapping with LLaMA-Factory's key names where the concept exists.
+// Descriptions become editor tooltips (schema/config.schema.json) and `whet train --help`.
+// Defaults follow LLaMA-Factory / the HF Trainer; the config is what the user means, the RunSpec
+// (src/spec/runspec.ts) is what the worker runs, and the resolver in src/runs/ goes between them.
+import { z } from "zod";
+
+const int = () => z.number().int();
+const flag = (value: boolean, text: string) => z.boolean().default(value).describe(text);
+
+const model = {
+  model_name_or_path: z.string().min(1).describe("Local model folder (relative to this file) or a Hugging Face hub id like Qwen/Qwen3-0.6B."),
+  random_init: flag(false, "Build the model from config.json with random weights (tests, benchmarks, the quickstart)."),
+  attn_implementation: z.enum(["sdpa", "eager"]).default("sdpa").describe("Attention kernel: sdpa (PyTorch scaled dot-product) or eager."),
+};
+
+const method = {
+  stage: z.enum(["pt", "sft"]).default("sft").describe("pt: continued pre-training on raw text; sft: supervised fine-tuning on conversations."),
+  do_train: flag(true, "Must be true: whetstone only trains."),
+  finetuning_type: z.enum(["full", "lora"]).default("lora").describe("lora trains low-rank adapters on a frozen base; full trains every weight."),
+  lora_rank: int().min(1).default(8).describe("LoRA rank r."),
+  lora_alpha: z.number().positive().optional().describe("LoRA scale numerator (scale = alpha / rank). Default: 2 × lora_rank."),
+  lora_dropout: z.number().min(0).lt(1).default(0).describe("Dropout on the LoRA input, in [0, 1).").meta({ examples: [0.05] }),
+  lora_target: z.string().min(1).default("all").describe('Modules that get adapters, comma separated (q_proj,v_proj), or "all" for every linear layer but the head.'),
+};
+
+const dataset = {
+  dataset: z.string().min(1).describe("Dataset names from dataset_dir/dataset_info.json, or data files, comma separated."),
+  dataset_dir: z.string().min(1).default("data").describe("Folder holding dataset_info.json and the data files (relative to this file)."),
+  template: z.string().min(1).optional().describe("Chat template name (llama3, qwen3, chatml, ...). Default: the tokenizer's own chat template."),
+  cutoff_len: int().min(1).default(2048).describe("Longest sequence in tokens; longer samples are cut."),
+  packing: z.boolean().optional().describe("Pack several samples into each row (attention stays inside each sample). Default: true for pt, false for sft."),
+  train_on_prompt: flag(false, "Compute the loss on prompts too, not only on the assistant's answers."),
+  mask_history: flag(false, "Train only on the last assistant turn of each conversation."),
+  max_samples: int().min(1).optional().describe("Use at most this many samples of each dataset.").meta({ examples: [1000] }),
+  dataset_placeholders: z.record(z.string(), z.string()).optional().describe("Whetstone: values that fill {{name}} in the data, for example {name: Whet}."),
+};
+
+const output = {
+  output_dir: z.string().min(1).optional().describe("The run directory (relative to this file). Default: runs/<generated id>."),
+  overwrite_output_dir: flag(false, "Start over in an output_dir that already holds a run."),
+  logging_steps: int().min(1).default(500).describe("Report the loss every this many optimizer steps.").meta({ examples: [10] }),
+  save_steps: int().min(0).default(500).describe("Save a checkpoint every this many steps; 0 saves none before the end."),
+  save_total_limit: int().min(1).optional().describe("Keep at most this many checkpoints. Default: keep all.").meta({ examples: [3] }),
+  export_merge_lora: flag(true, "Whetstone: merge LoRA into the exported weights; false exports a PEFT adapter folder."),
+};
+
+const train = {
+  per_device_train_batch_size: int().min(1).default(8).describe("Rows per micro-batch on each process."),
+  gradient_accumulation_steps: int().min(1).default(1).describe("Micro-batches per optimizer step."),
+  learning_rate: z.number().positive().default(5e-5).describe("Peak learning rate of AdamW."),
+  num_train_epochs: z.number().positive().default(3).describe("Passes over the data, used when max_steps is -1."),
+  max_steps: int().min(-1).default(-1).describe("Optimizer steps of the whole run; -1 trains num_train_epochs instead.").meta({ examples: [100] }),
+  lr_scheduler_type: z.enum(["linear", "cosine", "constant", "constant_with_warmup"]).default("linear").describe("Learning-rate schedule after warmup."),
+  warmup_ratio: z.number().min(0).lt(1).default(0).describe("Fraction of the steps spent warming up, in [0, 1).").meta({ examples: [0.1] }),
+  warmup_steps: int().min(0).default(0).describe("Warmup steps; when above 0 it wins over warmup_ratio."),
+  weight_decay: z.number().min(0).default(0).describe("AdamW weight decay."),
+  max_grad_norm: z.number().min(0).default(1).describe("Clip the gradient norm to this; 0 turns clipping off."),
+  bf16: flag(false, "Compute in bfloat16 (GPUs from Ampere on)."),
+  fp16: flag(false, "Compute in float16 with loss scaling (older GPUs)."),
+  gradient_checkpointing: flag(true, "Recompute activations in the backward pass to save memory."),
+  disable_gradient_checkpointing: z.boolean().optional().describe("LLaMA-Factory's spelling: true means gradient_checkpointing: false."),
+  seed: int().min(0).default(42).describe("Random seed of weights, dropout and data order."),
+  adam_beta1: z.number().min(0).lt(1).default(0.9).describe("AdamW beta1."),
+  adam_beta2: z.number().min(0).lt(1).default(0.999).describe("AdamW beta2."),
+  adam_epsilon: z.number().positive().default(1e-8).describe("AdamW epsilon."),
+};
+
+const launch = {
+  device: z.enum(["auto", "cuda", "cpu"]).default("auto").describe("Whetstone: cuda, cpu, or auto (cuda when a GPU is visible)."),
+  nproc: z.union([int().min(1), z.literal("auto")]).default("auto").describe("Whetstone: processes per node; auto is one per visible GPU, or 1 on the CPU.").meta({ examples: [2] }),
+  auto_resume: flag(false, "Whetstone: continue from the last checkpoint in output_dir when there is one."),
+};
+
+/** Keys in help order, grouped as LLaMA-Factory's example files group them. */
+export const SECTIONS = { model, method, dataset, output, train, launch };
+
+export const RunConfigSchema = z.object({ ...model, ...method, ...dataset, ...output, ...train, ...launch }).strict();
+
+/** Keys whose absence is an error, with what to write instead. */
+export const REQUIRED_HINT: Record<string, string> = {
+  model_name_or_path: "<local folder or hub id>",
+  dataset: "<dataset name or data file>",
+};
+
+type Parsed = z.output<typeof RunConfigSchema>;
+
+/** The validated config with every default filled in (packing and lora_alpha decided). */
+export type RunConfig = Omit<Parsed, "disable_gradient_checkpointing" | "packing" | "lora_alpha"> & {
+  packing: boolean;
+  lora_alpha: number;
+};

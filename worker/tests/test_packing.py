@@ -1,0 +1,75 @@
+"""A packed row with document-restarting positions must train each document as if it were alone."""
+
+import numpy as np
+import pytest
+import torch
+
+import shards
+from whet_worker.data import Shard, collate
+from whet_worker.loss import chunked_ce_sum
+
+
+def tiny_model(attn: str):
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    cfg = shards.tiny_config(vocab=512)
+    cfg.pop("architectures"), cfg.pop("model_type")
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(LlamaConfig(**cfg), attn_implementation=attn).eval()
+
+
+def doc_losses(model, mb):
+    with torch.no_grad():
+        logits = model(input_ids=mb.input_ids, position_ids=mb.position_ids).logits
+    return logits
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_packed_row_matches_documents_alone(tmp_path, attn):
+    rng = np.random.default_rng(1)
+    docs = []
+    for n in (7, 11, 5):
+        ids = [1] + rng.integers(3, 500, n - 1).tolist()
+        docs.append((ids, [0] + [1] * (n - 1)))
+    packed = Shard.__new__(Shard)
+    meta = shards.write_shard(str(tmp_path / "packed"), docs, seq_len=32, packing=True, rows=[[0, 1, 2]])
+    alone = shards.write_shard(str(tmp_path / "alone"), docs, seq_len=32, packing=False)
+    assert meta["num_rows"] == 1 and alone["num_rows"] == 3
+    packed = Shard(str(tmp_path / "packed"))
+    single = Shard(str(tmp_path / "alone"))
+    model = tiny_model(attn)
+
+    mb = collate(packed, [0], pad_to_seq_len=True)
+    assert mb.input_ids.shape == (1, 32)
+    assert mb.position_ids[0, :23].tolist() == list(range(7)) + list(range(11)) + list(range(5))
+    logits = doc_losses(model, mb)
+    start = 0
+    for d, (ids, _) in enumerate(docs):
+        n = len(ids)
+        packed_loss = chunked_ce_sum(logits[:, start : start + n], mb.labels[:, start : start + n])
+        one = collate(single, [d], pad_to_seq_len=False)
+        alone_loss = chunked_ce_sum(doc_losses(model, one), one.labels)
+        assert torch.allclose(packed_loss, alone_loss, rtol=1e-5, atol=1e-5), (attn, d, packed_loss, alone_loss)
+        start += n
+
+    # Control: the same row without restarting positions lets later documents see earlier ones,
+    # which must change their loss; otherwise this test could not fail.
+    leaky = collate(packed, [0], pad_to_seq_len=True)
+    leaky.position_ids = torch.arange(32).unsqueeze(0)
+    leaky_logits = doc_losses(model, leaky)
+    a, b = len(docs[0][0]), len(docs[0][0]) + len(docs[1][0])
+    one = collate(single, [1], pad_to_seq_len=False)
+    assert not torch.allclose(
+        chunked_ce_sum(leaky_logits[:, a:b], leaky.labels[:, a:b]), chunked_ce_sum(doc_losses(model, one), one.labels), rtol=1e-4
+    )
+
+
+def test_padding_does_not_change_loss(tmp_path):
+    docs = shards.synthetic_docs(4, seed=3)
+    shards.write_shard(str(tmp_path / "s"), docs, seq_len=32, packing=False)
+    s = Shard(str(tmp_path / "s"))
+    model = tiny_model("sdpa")
+    both = collate(s, [0, 1], pad_to_seq_len=False)
+    total = chunked_ce_sum(doc_losses(model, both), both.labels)
+    parts = sum(chunked_ce_sum(doc_losses(model, m), m.labels) for m in (collate(s, [0], False), collate(s, [1], False)))
+    assert torch.allclose(total, parts, rtol=1e-5)

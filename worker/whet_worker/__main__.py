@@ -1,0 +1,86 @@
+"""python -m whet_worker train --spec runs/<id>/spec.json
+
+Every failure leaves the process as an error event plus an exit code (errors.py), never as a
+bare traceback: the supervisor reads the event, torchrun reports the code.
+"""
+
+import argparse
+import os
+import sys
+import traceback
+
+from .errors import EXIT_INTERNAL, EXIT_OOM, EXIT_SPEC, FaultInjected, SpecError, WorkerError, is_oom
+from .events import Events, log
+
+
+def _exit(code: int) -> None:
+    # os._exit: after a failure another rank may be stuck in a collective, and a normal
+    # interpreter exit can hang in NCCL/gloo teardown.
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def cmd_train(spec_path: str) -> int:
+    from .dist import env_rank
+    from .spec import events_path_of, load_spec
+
+    rank = env_rank()
+    try:
+        spec = load_spec(spec_path)
+    except SpecError as e:
+        Events(events_path_of(spec_path), rank).error(e.code, f"{spec_path}: {e.message}", phase="setup")
+        log(rank, f"invalid spec: {e.message}")
+        return EXIT_SPEC
+
+    from .faults import StopFlag
+    from .train import Progress
+
+    events = Events(spec.events_path, rank)
+    stop = StopFlag(rank)
+    stop.install()
+    progress = Progress()
+    d = None
+    try:
+        from . import dist, train
+
+        d = dist.setup(spec)
+        code = train.run(spec, d, events, stop, progress)
+        d.close()
+        return code
+    except WorkerError as e:
+        fields = dict(e.fields)
+        phase = fields.pop("phase", progress.phase)
+        events.error(e.code, e.message, phase=phase, step=progress.step, traceback=None, **fields)
+        log(rank, f"{e.code}: {e.message}")
+        return e.exit_code
+    except BaseException as e:  # noqa: BLE001 - every failure must become an event
+        tb = traceback.format_exc()
+        if is_oom(e):
+            from . import metrics
+
+            mem = metrics.memory_detail(d.device) if d else {}
+            events.error("OOM", f"out of memory in {progress.phase} at step {progress.step}: {e}", phase=progress.phase,
+                         step=progress.step, traceback=tb, **mem)
+            log(rank, f"OOM in {progress.phase}: {e}")
+            return EXIT_OOM
+        code = "FAULT_INJECTED" if isinstance(e, FaultInjected) else "INTERNAL"
+        events.error(code, f"{type(e).__name__}: {e}", phase=progress.phase, step=progress.step, traceback=tb)
+        log(rank, tb)
+        return EXIT_INTERNAL
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m whet_worker")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="run one training job from a RunSpec")
+    t.add_argument("--spec", required=True)
+    args = p.parse_args(argv)
+    if args.cmd == "train":
+        code = cmd_train(args.spec)
+        if code == 0:
+            sys.exit(0)
+        _exit(code)
+
+
+if __name__ == "__main__":
+    main()
