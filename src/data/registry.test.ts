@@ -9,7 +9,7 @@ import { resolveDatasets } from "./registry.ts";
 import { selectTemplate } from "./template.ts";
 import { loadTokenizer } from "./tokenize.ts";
 import type { ChatSample } from "./types.ts";
-import { LF_DIR, SMOL, trainedRuns } from "./fixtures/helpers.ts";
+import { LF_DIR, SMOL, trainedRuns, writeTree } from "./fixtures/helpers.ts";
 
 const opts = { datasetDir: LF_DIR, configDir: "/nonexistent" };
 const info = JSON.parse(readFileSync(join(LF_DIR, "dataset_info.json"), "utf8")) as Record<string, { file_name?: string; ranking?: boolean; columns?: Record<string, string> }>;
@@ -87,3 +87,29 @@ test("direct file paths are detected by shape; max_samples caps; dataset_dir is 
   assert.equal(b!.file, join(LF_DIR, "alpaca_en_demo.json"));
   assert.match(error(() => resolveDatasets(["x"], { datasetDir: "/nonexistent", configDir: "/" })).message, /dataset_info\.json does not exist/);
 });
+
+test("names are found next to the config and in Whetstone's own registry; entry keys it ignores are named", () => {
+  const lf = writeTreeJson({
+    "cfg/dataset_info.json": { mine: { file_name: "mine.jsonl", columns: { prompt: "text" }, num_samples: 5, split: "test" } },
+    "cfg/mine.jsonl": '{"text":"a"}\n',
+    "user/dataset_info.json": {
+      kto: { file_name: join(LF_DIR, "kto_en_demo.json"), formatting: "sharegpt", columns: { messages: "messages", kto_tag: "label", foo: "x" }, tags: { role_tag: "role", content_tag: "content", user_tag: "user", assistant_tag: "assistant", bogus_tag: "b" } },
+    },
+  });
+  const o = { datasetDir: "nowhere", configDir: join(lf, "cfg"), userRegistry: join(lf, "user", "dataset_info.json") };
+  const [mine, kto] = resolveDatasets(["mine", "kto"], o);
+  assert.equal(mine!.file, join(lf, "cfg", "mine.jsonl"));
+  assert.deepEqual(mine!.warnings.map((w) => w.where!.replace(/^.*dataset_info\.json:\d+ /, "")), ["mine num_samples", "mine split"]);
+  assert.match(mine!.warnings[0]!.message, /^is not supported; every record is used/);
+  assert.equal(kto!.registry, join(lf, "user", "dataset_info.json"));
+  assert.deepEqual(kto!.warnings.map((w) => w.where!.replace(/^.*dataset_info\.json:\d+ /, "")), ["kto columns.kto_tag", "kto columns.foo", "kto tags.bogus_tag"]);
+  assert.match(kto!.warnings[0]!.message, /including those labelled undesirable/);
+  // the dataset_dir registry comes first
+  const [first] = resolveDatasets(["alpaca_en_demo"], { ...o, datasetDir: LF_DIR });
+  assert.equal(first!.registry, join(LF_DIR, "dataset_info.json"));
+  assert.deepEqual(first!.warnings, []);
+});
+
+function writeTreeJson(files: Record<string, unknown>): string {
+  return writeTree(Object.fromEntries(Object.entries(files).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v, null, 2)])));
+}

@@ -1,8 +1,14 @@
 // Resolves `dataset: a,b` through LLaMA-Factory's dataset_info.json (or direct file paths).
+// A name is looked up in these registries, in order (the first that lists it wins):
+//   1. dataset_dir/dataset_info.json (dataset_dir relative to the config's folder, else the cwd);
+//   2. the dataset_info.json next to the config file;
+//   3. Whetstone's own registry: $WHET_DATASET_INFO, else ~/.config/whetstone/dataset_info.json.
+// file_name is relative to the folder of the registry that listed the name.
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
+import { homedir } from "node:os";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { closest } from "fastest-levenshtein";
-import { WhetError } from "../errors.ts";
+import { WhetError, type Problem } from "../errors.ts";
 import { displayPath } from "./read.ts";
 import type { Columns, DatasetSpec, Tags } from "./types.ts";
 
@@ -11,12 +17,28 @@ export interface ResolveOptions {
   datasetDir: string;
   /** Folder of the config file. */
   configDir: string;
+  /** Whetstone's own registry file; default $WHET_DATASET_INFO, else ~/.config/whetstone/dataset_info.json. */
+  userRegistry?: string;
+}
+
+/** A resolved dataset, with what in its registry entry is not honoured. */
+export interface ResolvedDataset extends DatasetSpec {
+  /** Keys of the entry that are ignored, each naming dataset_info.json:line and the key. */
+  warnings: Problem[];
+  /** The dataset_info.json that listed it; absent for direct file paths. */
+  registry?: string;
 }
 
 const FILE_EXT = /\.(json|jsonl|txt)$/i;
 const COLUMN_KEYS = ["prompt", "query", "response", "history", "messages", "system", "tools"] as const;
 const TAG_KEYS = ["role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag"] as const;
 const UNSUPPORTED_COLUMNS = ["images", "videos", "audios"];
+/** Entry keys that are read above, or harmless for a local file. */
+const ENTRY_KEYS = new Set(["file_name", "formatting", "columns", "tags", "ranking", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "file_sha1"]);
+
+export function userRegistryPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.WHET_DATASET_INFO ?? join(env.XDG_CONFIG_HOME ?? join(homedir(), ".config"), "whetstone", "dataset_info.json");
+}
 
 /** The dataset folder: `dir` itself if absolute, else configDir/dir if it exists, else cwd/dir. */
 export function resolveDatasetDir(dir: string, configDir: string): string {
@@ -26,33 +48,37 @@ export function resolveDatasetDir(dir: string, configDir: string): string {
   return resolve(process.cwd(), dir);
 }
 
+interface Registry {
+  path: string;
+  text: string;
+  entries: Record<string, unknown>;
+}
+
+function readRegistry(path: string): Registry | undefined {
+  if (!existsSync(path) || !statSync(path).isFile()) return undefined;
+  const text = readFileSync(path, "utf8");
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object");
+    return { path, text, entries: parsed as Record<string, unknown> };
+  } catch (e) {
+    throw new WhetError("DATASET_INVALID", [{ where: displayPath(path), message: `is not a valid JSON object (${(e as Error).message}). Fix the file.` }]);
+  }
+}
+
 /** Resolves each name into a local file and its format. Throws WhetError on the first bad name. */
-export function resolveDatasets(names: string[], opts: ResolveOptions): DatasetSpec[] {
+export function resolveDatasets(names: string[], opts: ResolveOptions): ResolvedDataset[] {
   const dir = resolveDatasetDir(opts.datasetDir, opts.configDir);
   const infoPath = join(dir, "dataset_info.json");
-  let info: Record<string, unknown> | undefined;
-  let infoText = "";
-  const loadInfo = (): Record<string, unknown> => {
-    if (info) return info;
-    if (!existsSync(infoPath)) return {};
-    infoText = readFileSync(infoPath, "utf8");
-    try {
-      const parsed: unknown = JSON.parse(infoText);
-      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object");
-      info = parsed as Record<string, unknown>;
-    } catch (e) {
-      throw new WhetError("DATASET_INVALID", [
-        { where: displayPath(infoPath), message: `is not a valid JSON object (${(e as Error).message}). Fix the file.` },
-      ]);
-    }
-    return info;
-  };
+  const paths = [...new Set([infoPath, join(resolve(opts.configDir), "dataset_info.json"), opts.userRegistry ?? userRegistryPath()])];
+  let registries: Registry[] | undefined;
+  const load = () => (registries ??= paths.map(readRegistry).filter((r): r is Registry => r !== undefined));
   return names.map((raw) => {
     const name = raw.trim();
-    const reg = loadInfo();
-    if (Object.hasOwn(reg, name)) return fromEntry(name, reg[name], dir, infoPath, infoText);
+    const found = load().find((r) => Object.hasOwn(r.entries, name));
+    if (found) return fromEntry(name, found.entries[name], dirname(found.path), found.path, found.text);
     if (FILE_EXT.test(name)) return fromPath(name, dir, opts.configDir);
-    const keys = Object.keys(reg);
+    const keys = load().flatMap((r) => Object.keys(r.entries));
     if (keys.length === 0) {
       throw new WhetError("FILE_NOT_FOUND", [
         {
@@ -62,13 +88,14 @@ export function resolveDatasets(names: string[], opts: ResolveOptions): DatasetS
       ]);
     }
     const hint = closest(name, keys);
+    const where = load().map((r) => displayPath(r.path)).join(" or ");
     throw new WhetError("DATASET_INVALID", [
-      { where: `dataset ${name}`, message: `is not registered in ${displayPath(infoPath)}. Did you mean "${hint}"?` },
+      { where: `dataset ${name}`, message: `is not registered in ${where}. Did you mean "${hint}"?` },
     ]);
   });
 }
 
-function fromPath(name: string, dir: string, configDir: string): DatasetSpec {
+function fromPath(name: string, dir: string, configDir: string): ResolvedDataset {
   const tries = isAbsolute(name) ? [name] : [resolve(configDir, name), resolve(process.cwd(), name), resolve(dir, name)];
   const file = tries.find((p) => existsSync(p)) ?? tries[0]!;
   if (!existsSync(file)) {
@@ -76,7 +103,7 @@ function fromPath(name: string, dir: string, configDir: string): DatasetSpec {
       { where: `dataset ${name}`, message: `does not exist (looked in ${tries.map(displayPath).join(", ")}). Check the path.` },
     ]);
   }
-  return { name, file, formatting: "auto", columns: {}, tags: {} };
+  return { name, file, formatting: "auto", columns: {}, tags: {}, warnings: [] };
 }
 
 /** The line of `"name":` in dataset_info.json, for messages. */
@@ -86,7 +113,7 @@ function entryWhere(infoPath: string, text: string, name: string): string {
   return `${displayPath(infoPath)}:${line} ${name}`;
 }
 
-function fromEntry(name: string, entry: unknown, dir: string, infoPath: string, infoText: string): DatasetSpec {
+function fromEntry(name: string, entry: unknown, dir: string, infoPath: string, infoText: string): ResolvedDataset {
   const where = entryWhere(infoPath, infoText, name);
   const bad = (message: string) => new WhetError("DATASET_INVALID", [{ where, message }]);
   if (typeof entry !== "object" || entry === null) throw bad("is not an object. Give it a file_name and formatting.");
@@ -118,5 +145,29 @@ function fromEntry(name: string, entry: unknown, dir: string, infoPath: string, 
   const tg = (typeof e.tags === "object" && e.tags !== null ? e.tags : {}) as Record<string, unknown>;
   const tags: Partial<Tags> = {};
   for (const k of TAG_KEYS) if (typeof tg[k] === "string") tags[k] = tg[k] as string;
-  return { name, file, formatting, columns, tags };
+  return { name, file, formatting, columns, tags, warnings: entryWarnings(e, cols, tg, where), registry: infoPath };
+}
+
+/** What in an entry is not honoured: named, with what happens instead. */
+function entryWarnings(e: Record<string, unknown>, cols: Record<string, unknown>, tg: Record<string, unknown>, where: string): Problem[] {
+  const out: Problem[] = [];
+  const warn = (key: string, message: string) => out.push({ where: `${where} ${key}`, message });
+  for (const k of Object.keys(e)) {
+    if (ENTRY_KEYS.has(k)) continue;
+    if (k === "split") {
+      if (e.split !== "train") warn(k, `is ${JSON.stringify(e.split)}; a local file has one split, and every record of it is used. Remove the key.`);
+    } else if (k === "num_samples") warn(k, "is not supported; every record is used (max_samples caps the count). Cut the file instead.");
+    else if (k === "subset" || k === "folder") warn(k, "only applies to hub datasets; the local file is read as it is. Remove the key.");
+    else warn(k, "is not a dataset_info.json key whet knows; it is ignored.");
+  }
+  for (const k of Object.keys(cols)) {
+    if ((COLUMN_KEYS as readonly string[]).includes(k) || UNSUPPORTED_COLUMNS.includes(k)) continue;
+    if (k === "kto_tag") warn(`columns.${k}`, "is ignored: whet trains every record as supervised data (KTO is not supported), including those labelled undesirable. Remove those records or the column mapping.");
+    else if (k === "chosen" || k === "rejected") warn(`columns.${k}`, "is only read by preference (ranking) datasets; it is ignored.");
+    else warn(`columns.${k}`, "is not a column whet knows; it is ignored.");
+  }
+  for (const k of Object.keys(tg)) {
+    if (!(TAG_KEYS as readonly string[]).includes(k)) warn(`tags.${k}`, `is not a tag whet knows (${TAG_KEYS.join(", ")}); it is ignored.`);
+  }
+  return out;
 }

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Template } from "@huggingface/jinja";
 import { encodeSamples } from "./encode.ts";
-import { selectTemplate } from "./template.ts";
+import { compareWithTokenizer, selectTemplate } from "./template.ts";
 import { loadTokenizer } from "./tokenize.ts";
 import type { ChatSample, Message } from "./types.ts";
 import { SMOL, trainedRuns, untrainedText } from "./fixtures/helpers.ts";
@@ -96,12 +96,12 @@ test("named templates render as expected", () => {
       .map((s) => (s.train ? `[${s.text}]` : s.text))
       .join("");
   assert.equal(show("llama3"), "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n[A<|eot_id|>]");
-  assert.equal(show("mistral"), "<s>[INST] S\n\nU[/INST][A</s>]");
+  assert.equal(show("mistral"), "<s>[INST] S\n\nU[/INST][ A</s>]");
   assert.equal(show("gemma"), "<s><start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\n[A<end_of_turn>]\n");
   assert.equal(show("qwen3_nothink"), "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n[A<|im_end|>]\n");
   assert.equal(show("qwen3"), "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n[<think>\n\n</think>\n\nA<|im_end|>]\n");
-  assert.equal(show("default"), "System: S\nHuman: U\nAssistant: [A</s>]\n");
-  assert.equal(show("empty"), "S\nU[A</s>]");
+  assert.equal(show("default"), "System: S</s>\nHuman: U</s>\nAssistant:[A</s>]\n");
+  assert.equal(show("empty"), "SU[A]");
 });
 
 test("a template whose special tokens the tokenizer lacks, or an unknown name, is a clear error", () => {
@@ -124,4 +124,20 @@ test("a Jinja template that rewrites earlier turns falls back to finding each an
     segs.map((s) => (s.train ? `[${s.text}]` : s.text)).join(""),
     "<|im_start|>user\nA<|im_end|>\n<|im_start|>assistant\n[A<|im_end|>]\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n[B<|im_end|>]\n",
   );
+});
+
+test("LLaMA-Factory names: aliases map to built-ins, names without a built-in say what to do", () => {
+  assert.equal(selectTemplate("gemma2", { ...info, bosToken: "<s>" }).name, "gemma");
+  assert.throws(() => selectTemplate("llama2", info, tok), /"llama2" is a LLaMA-Factory template that whet has no built-in for\. Leave template unset to use the model's own chat_template/);
+});
+
+test("a named template is compared with the tokenizer's chat_template, showing where they part", () => {
+  // SmolLM2's template is ChatML plus a default system prompt when the conversation has none.
+  assert.equal(compareWithTokenizer(selectTemplate(undefined, info, tok), info), undefined);
+  const p = compareWithTokenizer(selectTemplate("chatml", info, tok), info);
+  assert.equal(p?.where, "template");
+  assert.match(p!.message, /^chatml renders a conversation without a system message differently from the tokenizer's chat_template in .+, from character 12: chatml gives "user\\nWhat is 2\+2\?<\|im_end\|>\\n<\|im_start\|>", the tokenizer gives "system\\nYou are a helpful AI assistant na"\. Leave template unset/);
+  const q = compareWithTokenizer(selectTemplate("qwen3", info, tok), info);
+  assert.match(q!.message, /qwen3 renders a conversation with a system message differently .* from character 120: qwen3 gives "<think>/);
+  assert.equal(compareWithTokenizer(selectTemplate("chatml", info, tok), { ...info, chatTemplate: undefined }), undefined);
 });

@@ -9,7 +9,7 @@ import os
 import sys
 import traceback
 
-from .errors import EXIT_INTERNAL, EXIT_OOM, EXIT_SPEC, FaultInjected, SpecError, WorkerError, is_oom
+from .errors import EXIT_INTERNAL, EXIT_OOM, EXIT_SPEC, FaultInjected, SpecError, WorkerError, is_oom, is_peer_failure
 from .events import Events, log
 
 
@@ -63,13 +63,23 @@ def cmd_train(spec_path: str) -> int:
                          step=progress.step, traceback=tb, **mem)
             log(rank, f"OOM in {progress.phase}: {e}")
             return EXIT_OOM
-        code = "FAULT_INJECTED" if isinstance(e, FaultInjected) else "INTERNAL"
-        events.error(code, f"{type(e).__name__}: {e}", phase=progress.phase, step=progress.step, traceback=tb)
+        if isinstance(e, FaultInjected):
+            code, message = "FAULT_INJECTED", str(e)
+        elif is_peer_failure(e):
+            code, message = "PEER_FAILED", f"a collective failed, most likely because another rank died first: {e}"
+        else:
+            code, message = "INTERNAL", f"{type(e).__name__}: {e}"
+        events.error(code, message, phase=progress.phase, step=progress.step, traceback=tb)
         log(rank, tb)
         return EXIT_INTERNAL
 
 
 def main(argv=None) -> None:
+    # The worker reads local folders only and must never reach for the network; progress bars
+    # would only clutter the per-rank logs.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     p = argparse.ArgumentParser(prog="python -m whet_worker")
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="run one training job from a RunSpec")

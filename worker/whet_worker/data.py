@@ -165,7 +165,7 @@ class StepSampler:
 
     @staticmethod
     def micro_rows(step_rows, micro: int, rank: int, world: int, mbs: int):
-        # Micro-batch i of every rank is one contiguous block of the step's rows, so a run with
-        # fewer ranks and more accumulation covers the same rows in the same order.
+        # Micro-batch i of all ranks together is one contiguous block of the step's rows; any split
+        # covers exactly the step's rows, and the loss does not depend on how they are split.
         start = micro * world * mbs + rank * mbs
         return step_rows[start : start + mbs]

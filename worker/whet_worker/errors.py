@@ -43,3 +43,15 @@ def is_oom(exc: BaseException) -> bool:
         return True
     # CPU allocators and some CUDA paths raise a plain RuntimeError instead.
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def is_peer_failure(exc: BaseException) -> bool:
+    """A collective failed because another rank went away: that rank's own event is the cause."""
+    import torch.distributed as dist
+
+    if isinstance(exc, getattr(dist, "DistError", ())):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and any(
+        s in text for s in ("Connection closed by peer", "Connection reset by peer", "remote worker", "NCCL communicator was aborted")
+    )

@@ -122,7 +122,9 @@ def run(spec, d, events, stop, progress: Progress) -> int:
             sync = nullcontext() if (not ddp or i == acc - 1) else net.no_sync()
             with sync:
                 with _autocast(spec, d.device):
-                    logits = net(input_ids=mb.input_ids, position_ids=mb.position_ids).logits
+                    # use_cache=False matters: with a cache transformers ignores the
+                    # restarting position ids and lets packed documents see each other.
+                    logits = net(input_ids=mb.input_ids, position_ids=mb.position_ids, use_cache=False).logits
                 ce = faults.poison_loss(step, chunked_ce_sum(logits, mb.labels))
                 progress.phase = "backward"
                 scaled = ce * scale
@@ -185,11 +187,13 @@ def run(spec, d, events, stop, progress: Progress) -> int:
             ev = checkpoint.save(d, base_model(net), optimizer, schedule, step, spec)
             events.emit("checkpoint", **ev)
         if stop_now:
-            events.warning("INTERRUPTED", f"stopped by signal after step {step}; resume from {ev['path']}", step=step, path=ev["path"])
+            if d.is_main:  # one warning for the run, not one per rank
+                events.warning("INTERRUPTED", f"stopped by signal after step {step}; resume from {ev['path']}", step=step, path=ev["path"])
             return 0
 
     progress.phase = "export"
-    del optimizer, params
+    # Free optimizer state before export loads a second copy of the model.
+    del optimizer, params, schedule
     export_dir = None
     if d.is_main:
         export_dir = export.export(spec, base_model(net), d.device, log=lambda m: log(d.rank, m))

@@ -3,6 +3,10 @@ import { trainCommand } from "./train.ts";
 import { dataInspectCommand } from "./data-inspect.ts";
 import { launchSlurmCommand } from "./launch-slurm.ts";
 import { planCommand } from "./plan.ts";
+import { doctorCommand } from "./doctor.ts";
+import { importCommand } from "./import.ts";
+import { uiCommand } from "./ui.ts";
+import { watchCommand } from "./watch.ts";
 
 export interface Command {
   name: string;
@@ -11,4 +15,4 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-export const commands: Command[] = [trainCommand, planCommand, dataInspectCommand, launchSlurmCommand];
+export const commands: Command[] = [trainCommand, planCommand, dataInspectCommand, doctorCommand, importCommand, uiCommand, watchCommand, launchSlurmCommand];

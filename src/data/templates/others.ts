@@ -1,4 +1,6 @@
-// Llama 3, Mistral, Gemma and the plain templates (default, empty).
+// Llama 3, Mistral, Gemma and the plain templates (default, empty). Each renders the same text as
+// LLaMA-Factory's template of the same name (src/llamafactory/data/template.py), so a LLaMA-Factory
+// config's `template:` trains on the same bytes here.
 import type { BuiltinDef } from "./types.ts";
 
 const mergeBlank = (s: string, u: string) => `${s}\n\n${u}`;
@@ -17,13 +19,13 @@ export const llama3: BuiltinDef = {
 
 export const mistral: BuiltinDef = {
   name: "mistral",
-  description: "Mistral instruct ([INST] ... [/INST] answer</s>); system merged into the first user turn",
+  description: "Mistral instruct v3 ([INST] ...[/INST] answer</s>); system merged into the first user turn",
   special: [],
   prefix: (t) => t.bos ?? "",
   mergeSystem: mergeBlank,
   user: (u) => `[INST] ${u}[/INST]`,
-  observation: (o) => `[TOOL_RESULTS] ${o}[/TOOL_RESULTS]`,
-  assistant: (a, t) => [`${a}${t.eos}`, ""],
+  observation: (o) => `[TOOL_RESULTS] {"content": ${o}}[/TOOL_RESULTS]`,
+  assistant: (a, t) => [` ${a}${t.eos}`, ""],
 };
 
 export const gemma: BuiltinDef = {
@@ -39,20 +41,21 @@ export const gemma: BuiltinDef = {
 
 export const plainDefault: BuiltinDef = {
   name: "default",
-  description: "Plain text: System:/Human:/Assistant: lines, answers end with eos",
+  description: "Plain text: System:/Human:/Assistant: lines, each ended with eos",
   special: [],
-  system: (s) => `System: ${s}\n`,
-  user: (u) => `Human: ${u}\nAssistant: `,
-  observation: (o) => `Observation: ${o}\nAssistant: `,
+  system: (s, t) => `System: ${s}${t.eos}\n`,
+  user: (u, t) => `Human: ${u}${t.eos}\nAssistant:`,
+  observation: (o, t) => `Human: ${o}${t.eos}\nAssistant:`,
   assistant: (a, t) => [`${a}${t.eos}`, "\n"],
 };
 
+/** As in LLaMA-Factory: no scaffolding and no eos, so the model does not learn to stop. */
 export const empty: BuiltinDef = {
   name: "empty",
-  description: "No scaffolding: prompt text then answer text and eos",
+  description: "No scaffolding: system, prompt and answer texts back to back, no eos",
   special: [],
-  system: (s) => `${s}\n`,
+  system: (s) => s,
   user: (u) => u,
   observation: (o) => o,
-  assistant: (a, t) => [`${a}${t.eos}`, ""],
+  assistant: (a) => [a, ""],
 };

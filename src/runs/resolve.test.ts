@@ -1,0 +1,67 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { resolveSpec, loraTargets, type ResolveInput, type ResolvableConfig } from "./resolve.ts";
+import { RunSpec } from "../spec/runspec.ts";
+import { WhetError } from "../errors.ts";
+
+const config: ResolvableConfig = {
+  stage: "sft", finetuning_type: "lora", lora_rank: 8, lora_dropout: 0, lora_target: "all", cutoff_len: 512,
+  per_device_train_batch_size: 4, gradient_accumulation_steps: 2, learning_rate: 1e-4, num_train_epochs: 3, max_steps: -1,
+  lr_scheduler_type: "cosine", warmup_ratio: 0.1, warmup_steps: 0, weight_decay: 0, max_grad_norm: 1, bf16: true, fp16: false,
+  gradient_checkpointing: true, logging_steps: 10, save_steps: 100, seed: 42, adam_beta1: 0.9, adam_beta2: 0.999, adam_epsilon: 1e-8,
+};
+
+function input(over: Partial<ResolveInput> = {}, c: Partial<ResolvableConfig> = {}): ResolveInput {
+  return {
+    config: { ...config, ...c },
+    runId: "r1",
+    runDir: "/tmp/runs/r1",
+    model: { path: "/m", randomInit: false, tokenizerPath: "/m", config: { vocab_size: 100, architectures: ["LlamaForCausalLM"] } },
+    tokenizer: { padId: 2, eosId: 2 },
+    data: { shardDir: "/s", seqLen: 512, packing: false, numRows: 1000, numTokens: 100000, trainedTokens: 50000 },
+    hardware: { device: "cuda", nprocPerNode: 2, nnodes: 1 },
+    resumeFrom: null,
+    ...over,
+  };
+}
+
+test("the resolved spec satisfies the RunSpec schema", () => {
+  const { spec } = resolveSpec(input());
+  assert.equal(RunSpec.safeParse(spec).success, true);
+});
+
+test("batch arithmetic: global rows, steps per epoch, epochs to steps, warmup", () => {
+  const { spec } = resolveSpec(input());
+  assert.equal(spec.train.global_batch_rows, 4 * 2 * 2);
+  assert.equal(spec.train.steps_per_epoch, Math.floor(1000 / 16));
+  assert.equal(spec.train.max_steps, 3 * 62);
+  assert.equal(spec.train.warmup_steps, Math.ceil(0.1 * 186));
+  const fixed = resolveSpec(input({}, { max_steps: 20, warmup_steps: 5 })).spec;
+  assert.equal(fixed.train.max_steps, 20);
+  assert.equal(fixed.train.warmup_steps, 5);
+});
+
+test("too little data for one step is a config error naming the batch key", () => {
+  assert.throws(
+    () => resolveSpec(input({ data: { shardDir: "/s", seqLen: 8, packing: false, numRows: 10, numTokens: 80, trainedTokens: 40 } })),
+    (e: unknown) => e instanceof WhetError && /per_device_train_batch_size/.test(e.message),
+  );
+});
+
+test("precision: bf16 on GPU keeps fp32 masters and bf16 frozen weights; CPU is fp32 with a warning", () => {
+  const gpu = resolveSpec(input()).spec.precision;
+  assert.deepEqual(gpu, { compute_dtype: "bfloat16", master_dtype: "float32", frozen_dtype: "bfloat16", save_dtype: "bfloat16", loss_scaling: false });
+  const cpu = resolveSpec(input({ hardware: { device: "cpu", nprocPerNode: 1, nnodes: 1 } }));
+  assert.equal(cpu.spec.precision.compute_dtype, "float32");
+  assert.equal(cpu.spec.distributed.backend, "gloo");
+  assert.match(cpu.warnings[0]!.message, /float32/);
+  const fp16 = resolveSpec(input({}, { bf16: false, fp16: true })).spec.precision;
+  assert.equal(fp16.loss_scaling, true);
+});
+
+test("LoRA targets and alpha defaults", () => {
+  assert.deepEqual(loraTargets("all"), ["all-linear"]);
+  assert.deepEqual(loraTargets("q_proj, v_proj"), ["q_proj", "v_proj"]);
+  assert.equal(resolveSpec(input()).spec.method.lora?.alpha, 16);
+  assert.equal(resolveSpec(input({}, { finetuning_type: "full" })).spec.method.lora, null);
+});

@@ -1,0 +1,188 @@
+// Turns a validated config plus what the data and the hardware say into the RunSpec the worker
+// runs. Pure: no I/O. Every decision the worker would otherwise make is made here, visibly.
+import { WhetError, type Problem } from "../errors.ts";
+import { SPEC_VERSION, type RunSpec, type Dtype } from "../spec/runspec.ts";
+
+/** The config fields the resolver reads (a subset of RunConfig). */
+export interface ResolvableConfig {
+  stage: "pt" | "sft";
+  finetuning_type: "full" | "lora";
+  lora_rank: number;
+  lora_alpha?: number | undefined;
+  lora_dropout: number;
+  lora_target: string;
+  cutoff_len: number;
+  per_device_train_batch_size: number;
+  gradient_accumulation_steps: number;
+  learning_rate: number;
+  num_train_epochs: number;
+  max_steps: number;
+  lr_scheduler_type: "linear" | "cosine" | "constant" | "constant_with_warmup";
+  warmup_ratio: number;
+  warmup_steps: number;
+  weight_decay: number;
+  max_grad_norm: number;
+  bf16: boolean;
+  fp16: boolean;
+  gradient_checkpointing: boolean;
+  logging_steps: number;
+  save_steps: number;
+  save_total_limit?: number | undefined;
+  seed: number;
+  adam_beta1: number;
+  adam_beta2: number;
+  adam_epsilon: number;
+  attn_implementation?: "sdpa" | "eager" | undefined;
+  export_merge_lora?: boolean | undefined;
+}
+
+export interface ResolveInput {
+  config: ResolvableConfig;
+  runId: string;
+  runDir: string;
+  model: { path: string; randomInit: boolean; tokenizerPath: string; config: Record<string, unknown> };
+  tokenizer: { padId: number; eosId: number };
+  data: { shardDir: string; seqLen: number; packing: boolean; numRows: number; numTokens: number; trainedTokens: number };
+  hardware: { device: "cuda" | "cpu"; nprocPerNode: number; nnodes: number };
+  resumeFrom: string | null;
+  fault?: RunSpec["fault"];
+}
+
+export interface Resolved {
+  spec: RunSpec;
+  warnings: Problem[];
+  /** Human lines saying what was decided and why (printed before launch). */
+  notes: string[];
+}
+
+export function resolveSpec(input: ResolveInput): Resolved {
+  const { config: c, data, hardware } = input;
+  const warnings: Problem[] = [];
+  const notes: string[] = [];
+  const worldSize = hardware.nprocPerNode * hardware.nnodes;
+  const globalRows = c.per_device_train_batch_size * c.gradient_accumulation_steps * worldSize;
+  if (data.numRows < globalRows) {
+    throw new WhetError("CONFIG_INVALID", [
+      {
+        where: "per_device_train_batch_size",
+        message: `one optimizer step needs ${globalRows} rows (${c.per_device_train_batch_size} × ${c.gradient_accumulation_steps} accumulation × ${worldSize} processes) but the data has only ${data.numRows}. Lower per_device_train_batch_size or gradient_accumulation_steps, or add data.`,
+      },
+    ]);
+  }
+  const stepsPerEpoch = Math.floor(data.numRows / globalRows);
+  const maxSteps = c.max_steps > 0 ? c.max_steps : Math.max(1, Math.ceil(c.num_train_epochs * stepsPerEpoch));
+  const warmupSteps = c.warmup_steps > 0 ? c.warmup_steps : Math.ceil(c.warmup_ratio * maxSteps);
+  notes.push(
+    `batch: ${c.per_device_train_batch_size} rows × ${c.gradient_accumulation_steps} accumulation × ${worldSize} processes = ${globalRows} rows per step; ${stepsPerEpoch} steps per epoch; ${maxSteps} steps`,
+  );
+
+  const precision = resolvePrecision(c, hardware.device, warnings);
+  notes.push(
+    `precision: compute ${precision.compute_dtype}, master weights ${precision.master_dtype}` +
+      (c.finetuning_type === "lora" ? `, frozen base ${precision.frozen_dtype}` : "") +
+      `, saved as ${precision.save_dtype}`,
+  );
+
+  const vocab = Number(input.model.config.vocab_size);
+  const architectures = input.model.config.architectures;
+  const spec: RunSpec = {
+    spec_version: SPEC_VERSION,
+    run_id: input.runId,
+    run_dir: input.runDir,
+    events_path: `${input.runDir}/events.jsonl`,
+    model: {
+      path: input.model.path,
+      random_init: input.model.randomInit,
+      tokenizer_path: input.model.tokenizerPath,
+      architecture: Array.isArray(architectures) && typeof architectures[0] === "string" ? architectures[0] : "LlamaForCausalLM",
+      vocab_size: Number.isInteger(vocab) && vocab > 0 ? vocab : 1,
+      pad_token_id: input.tokenizer.padId,
+      eos_token_id: input.tokenizer.eosId,
+      attn_implementation: c.attn_implementation ?? "sdpa",
+    },
+    method: {
+      stage: c.stage,
+      finetuning_type: c.finetuning_type,
+      lora:
+        c.finetuning_type === "lora"
+          ? {
+              rank: c.lora_rank,
+              alpha: c.lora_alpha ?? 2 * c.lora_rank,
+              dropout: c.lora_dropout,
+              targets: loraTargets(c.lora_target),
+            }
+          : null,
+    },
+    data: {
+      shard_dir: data.shardDir,
+      seq_len: data.seqLen,
+      packing: data.packing,
+      num_rows: data.numRows,
+      num_tokens: data.numTokens,
+      trained_tokens: data.trainedTokens,
+    },
+    train: {
+      micro_batch_size: c.per_device_train_batch_size,
+      gradient_accumulation_steps: c.gradient_accumulation_steps,
+      global_batch_rows: globalRows,
+      max_steps: maxSteps,
+      steps_per_epoch: stepsPerEpoch,
+      learning_rate: c.learning_rate,
+      lr_scheduler_type: c.lr_scheduler_type,
+      warmup_steps: Math.min(warmupSteps, maxSteps),
+      min_lr_ratio: 0,
+      weight_decay: c.weight_decay,
+      adam_beta1: c.adam_beta1,
+      adam_beta2: c.adam_beta2,
+      adam_epsilon: c.adam_epsilon,
+      max_grad_norm: c.max_grad_norm,
+      seed: c.seed,
+      logging_steps: c.logging_steps,
+      gradient_checkpointing: c.gradient_checkpointing,
+    },
+    precision,
+    distributed: {
+      device: hardware.device,
+      backend: hardware.device === "cuda" ? "nccl" : "gloo",
+      strategy: "ddp",
+      world_size: worldSize,
+      nproc_per_node: hardware.nprocPerNode,
+      nnodes: hardware.nnodes,
+    },
+    checkpoint: {
+      dir: `${input.runDir}/checkpoints`,
+      save_steps: c.save_steps,
+      save_total_limit: c.save_total_limit ?? 0,
+      resume_from: input.resumeFrom,
+    },
+    export: { dir: `${input.runDir}/export`, merge_lora: c.export_merge_lora ?? true },
+    fault: input.fault ?? null,
+  };
+  return { spec, warnings, notes };
+}
+
+export function loraTargets(target: string): string[] {
+  const names = target.split(",").map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0 || names.includes("all")) return ["all-linear"];
+  return names;
+}
+
+function resolvePrecision(c: ResolvableConfig, device: "cuda" | "cpu", warnings: Problem[]): RunSpec["precision"] {
+  if (device === "cpu") {
+    if (c.bf16 || c.fp16) {
+      warnings.push({ where: c.bf16 ? "bf16" : "fp16", message: "is ignored on the CPU; the run computes in float32." });
+    }
+    return { compute_dtype: "float32", master_dtype: "float32", frozen_dtype: "float32", save_dtype: "float32", loss_scaling: false };
+  }
+  const compute: Dtype = c.bf16 ? "bfloat16" : c.fp16 ? "float16" : "float32";
+  if (compute === "float32") {
+    warnings.push({ where: "bf16", message: "is off, so the GPU computes in float32 (slow, twice the activation memory). Set bf16: true unless the GPU lacks bfloat16." });
+  }
+  return {
+    compute_dtype: compute,
+    master_dtype: "float32",
+    frozen_dtype: c.finetuning_type === "lora" && compute !== "float32" ? compute : "float32",
+    save_dtype: compute === "float32" ? "float32" : compute,
+    loss_scaling: compute === "float16",
+  };
+}

@@ -1,0 +1,49 @@
+// Feeds a RunSource into a RunModel and re-renders at most once per animation frame.
+import { useEffect, useRef, useState } from "preact/hooks";
+import type { RunSummary } from "../api.ts";
+import { sourceFor } from "../source/index.ts";
+import { applyEvent, emptyModel, type RunModel } from "./model.ts";
+
+export interface RunState {
+  model: RunModel;
+  status: RunSummary | null;
+  kind: "live" | "replay" | null;
+  ended: boolean;
+  error: string | null;
+}
+
+/** `attempt` changes to start over (after resume the run is live again). */
+export function useRun(id: string, running: boolean | null, attempt: number): RunState {
+  const model = useRef(emptyModel());
+  const [, setTick] = useState(0);
+  const [status, setStatus] = useState<RunSummary | null>(null);
+  const [ended, setEnded] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [kind, setKind] = useState<"live" | "replay" | null>(null);
+
+  useEffect(() => {
+    if (running === null) return;
+    model.current = emptyModel();
+    setEnded(false);
+    setError(null);
+    let frame = 0;
+    const redraw = () => {
+      if (!frame) frame = requestAnimationFrame(() => ((frame = 0), setTick((t) => t + 1)));
+    };
+    const source = sourceFor(id, running);
+    setKind(source.kind);
+    source.start({
+      onEvent: (e) => (applyEvent(model.current, e), redraw()),
+      onSkipped: (r) => (model.current.skipped.push(r), redraw()),
+      onStatus: (s) => setStatus(s),
+      onEnd: (s) => (setStatus(s), setEnded(true)),
+      onError: (m) => setError(m),
+    });
+    return () => {
+      source.close();
+      cancelAnimationFrame(frame);
+    };
+  }, [id, running, attempt]);
+
+  return { model: model.current, status, kind, ended, error };
+}

@@ -1,0 +1,63 @@
+"""GPU suite (skipped without CUDA; never part of CI): bf16 training, LoRA, NCCL DDP, fp16 scaling."""
+
+import pytest
+import torch
+
+from runs import losses, train
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+GPU = {
+    "distributed.device": "cuda",
+    "distributed.backend": "nccl",
+    "precision": {"compute_dtype": "bfloat16", "master_dtype": "float32", "frozen_dtype": "float32",
+                  "save_dtype": "bfloat16", "loss_scaling": False},
+    "train.max_steps": 30,
+    "train.logging_steps": 1,
+}
+LORA = {"method.finetuning_type": "lora", "method.lora": {"rank": 8, "alpha": 16, "dropout": 0.05, "targets": ["all-linear"]},
+        "train.learning_rate": 1e-2,
+        "precision": {**GPU["precision"], "frozen_dtype": "bfloat16"}}
+
+
+def _falls(events, margin):
+    ls = losses(events)
+    assert sorted(ls) == list(range(1, 31))
+    assert ls[30] < ls[1] - margin, (ls[1], ls[30])
+    step = [e for e in events if e["type"] == "step"][-1]
+    assert step["mem_allocated_gib"] > 0 and step["mem_peak_gib"] > 0 and step["tokens_per_s"] > 0
+    assert events[-1]["type"] == "done", events[-3:]
+
+
+@pytest.mark.parametrize("ckpt", [False, True])
+def test_full_bf16(tmp_path, model_dir, ckpt):
+    _, events, _ = train(str(tmp_path), model_dir, **{**GPU, "train.gradient_checkpointing": ckpt, "checkpoint.save_steps": 15})
+    hello = events[0]
+    assert hello["device"] != "cpu" and "cuda" in hello["versions"] and "nccl" in hello["versions"]
+    _falls(events, 2.0)
+
+
+def test_lora_bf16(tmp_path, model_dir):
+    _, events, _ = train(str(tmp_path), model_dir, **{**GPU, **LORA, "train.gradient_checkpointing": True})
+    _falls(events, 0.2)
+
+
+def test_fp16_loss_scaling(tmp_path, model_dir):
+    prec = {**GPU["precision"], "compute_dtype": "float16", "save_dtype": "float16", "loss_scaling": True}
+    _, events, _ = train(str(tmp_path), model_dir, **{**GPU, "precision": prec})
+    _falls(events, 1.0)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
+def test_nccl_two_ranks_match_one(tmp_path, model_dir):
+    common = {**GPU, "train.max_steps": 6, "checkpoint.save_steps": 3}
+    _, one, _ = train(str(tmp_path), model_dir, name="one", micro_batch_size=2, accumulation=2, world_size=1, **common)
+    spec, two, _ = train(str(tmp_path), model_dir, name="two", nproc=2, micro_batch_size=1, accumulation=2, world_size=2, **common)
+    a, b = losses(one), losses(two)
+    assert sorted(a) == sorted(b) == list(range(1, 7))
+    for s in a:  # bf16 compute: equal within rounding, not bit for bit
+        assert abs(a[s] - b[s]) <= 2e-2 * abs(a[s]), (s, a[s], b[s])
+    _, res, _ = train(str(tmp_path), model_dir, name="res", nproc=2, micro_batch_size=1, accumulation=2, world_size=2,
+                      **{**common, "checkpoint.resume_from": spec["checkpoint"]["dir"] + "/step-3"})
+    r = losses(res)
+    assert sorted(r) == [4, 5, 6] and all(abs(r[s] - b[s]) <= 2e-2 * abs(b[s]) for s in r)
