@@ -9,8 +9,10 @@ mkdir -p "$out"
 [ -f "$out/node.xz" ] || xz -T2 -6 -c "$(readlink -f "$(command -v node)")" > "$out/node.xz"
 tar -cJf "$out/node_modules.tar.xz" \
   --exclude='node_modules/typescript' --exclude='node_modules/@types' \
-  --exclude='node_modules/tokenizers/*.node' \
-  node_modules node_modules/tokenizers/tokenizers.linux-x64-gnu.node
+  --exclude='node_modules/tokenizers/tokenizers.android*' --exclude='node_modules/tokenizers/tokenizers.darwin*' \
+  --exclude='node_modules/tokenizers/tokenizers.win32*' --exclude='node_modules/tokenizers/tokenizers.linux-arm*' \
+  --exclude='node_modules/tokenizers/tokenizers.linux-x64-musl*' \
+  node_modules
 rm -rf "$out/shared" && mkdir -p "$out/shared"
 cp -r ../shared/data/tokenizers ../shared/data/llamafactory "$out/shared/"
 du -sh "$out"/*
