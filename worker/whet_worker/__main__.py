@@ -74,7 +74,23 @@ def cmd_train(spec_path: str) -> int:
         return EXIT_INTERNAL
 
 
+def _log_to_rank_file() -> None:
+    """One log per rank (runs/<id>/logs/rank-K.log): the launcher names the directory, and every
+    later write to stdout/stderr, Python's or a C library's, lands in this rank's file."""
+    folder = os.environ.get("WHET_RANK_LOG_DIR")
+    if not folder:
+        return
+    os.makedirs(folder, exist_ok=True)
+    fd = os.open(os.path.join(folder, f"rank-{os.environ.get('RANK', '0')}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def main(argv=None) -> None:
+    _log_to_rank_file()
     # The worker reads local folders only and must never reach for the network; progress bars
     # would only clutter the per-rank logs.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

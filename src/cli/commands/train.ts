@@ -9,6 +9,7 @@ import { torchrunArgv, launchEnv, shellLine, type LaunchPlan } from "../../launc
 import { supervise, type SuperviseResult } from "../../launch/supervisor.ts";
 import { findPython, workerEnv } from "../../launch/python.ts";
 import { TerminalProgress } from "../../progress/terminal.ts";
+import { tensorboardSink } from "../../tensorboard/sink.ts";
 import { loss } from "../../progress/format.ts";
 import { configKeyHelp } from "../../config/help.ts";
 import type { RunSpec } from "../../spec/runspec.ts";
@@ -115,18 +116,21 @@ async function launch(p: PreparedRun, argv: string[], env: Record<string, string
   human(`run: ${spec.run_dir}`);
   for (const n of p.notes) human(`  ${n}`);
   const view = new TerminalProgress();
+  const metrics = tensorboardSink(spec.run_dir);
   const result = await supervise({
     argv,
-    env: workerEnv(env),
+    env: workerEnv({ ...env, WHET_RANK_LOG_DIR: join(spec.run_dir, "logs") }),
     eventsPath: spec.events_path,
     launcherLog: join(spec.run_dir, "logs", "launcher.log"),
     onEvent: (e, line) => {
       if (json) process.stdout.write(line + "\n");
       view.onEvent(e);
+      metrics.onEvent(e);
     },
     onGarbage: (reason) => human(`warning: unreadable event line skipped (${reason})`),
   });
   view.finish();
+  metrics.close();
   return report(result, spec, human);
 }
 
