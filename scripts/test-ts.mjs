@@ -14,6 +14,10 @@ function find(dir, out = []) {
 }
 
 const filter = process.argv.slice(2);
-const files = ["src", "tests"].flatMap((d) => find(d)).filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)));
+// Browser tests drive a real training run; they run alone (npm run test:browser), not beside
+// the CPU-heavy end-to-end tests, unless named here.
+const files = ["src", "tests"]
+  .flatMap((d) => find(d))
+  .filter((f) => (filter.length === 0 ? !f.includes("tests/browser/") : filter.some((x) => f.includes(x))));
 const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], { stdio: "inherit" });
 process.exit(r.status ?? 1);

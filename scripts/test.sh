@@ -12,6 +12,8 @@ echo "== typecheck"
 npx tsc --noEmit -p . || status=1
 echo "== TypeScript tests"
 node scripts/test-ts.mjs || status=1
+echo "== browser tests (skip without Chromium)"
+npm run --silent test:browser || status=1
 echo "== worker tests"
 "$PY" -m pytest -q worker/tests || status=1
 exit $status

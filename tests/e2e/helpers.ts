@@ -15,7 +15,7 @@ export function tempDir(prefix = "whet-e2e-"): string {
 }
 
 /** A model folder: config.json of a tiny Llama plus the SmolLM2 tokenizer files. No weights. */
-export function tinyModel(dir: string): string {
+export function tinyModel(dir: string, extra: Record<string, unknown> = {}): string {
   const model = join(dir, "tiny-model");
   mkdirSync(model, { recursive: true });
   for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"]) {
@@ -28,6 +28,7 @@ export function tinyModel(dir: string): string {
       intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
       max_position_embeddings: 2048, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true,
       hidden_act: "silu", bos_token_id: 1, eos_token_id: 2, pad_token_id: 2, torch_dtype: "float32",
+      ...extra,
     }),
   );
   return model;
