@@ -10,6 +10,7 @@ import { supervise, type SuperviseResult } from "../../launch/supervisor.ts";
 import { findPython, workerEnv } from "../../launch/python.ts";
 import { TerminalProgress } from "../../progress/terminal.ts";
 import { tensorboardSink } from "../../tensorboard/sink.ts";
+import { quickDoctor, saveReport } from "../../doctor/index.ts";
 import { loss } from "../../progress/format.ts";
 import { configKeyHelp } from "../../config/help.ts";
 import type { RunSpec } from "../../spec/runspec.ts";
@@ -113,6 +114,18 @@ export const trainCommand: Command = {
 async function launch(p: PreparedRun, argv: string[], env: Record<string, string>, json: boolean, human: (s: string) => void): Promise<number> {
   const spec = p.spec;
   createRunDir(spec.run_dir, { configText: p.configText, spec, plan: planSummary(spec) });
+  if (spec.distributed.device === "cuda" && spec.distributed.nproc_per_node > 1) {
+    // The doctor's quick subset (P2P checksums, one small all-reduce) before any rank starts:
+    // a broken link is refused here, with its fix, not hours later by a watchdog.
+    human("  checking the GPUs (whet doctor --quick)...");
+    const { ok, report } = await quickDoctor({ gpus: spec.distributed.nproc_per_node, python: p.python });
+    saveReport(report, spec.run_dir);
+    Object.assign(env, report.summary.env);
+    if (!ok) {
+      const failed = report.checks.filter((c) => c.verdict === "failure");
+      throw new WhetError("WORKER_FAILED", failed.map((c) => ({ where: `doctor ${c.id}`, message: `${c.value}. ${c.fix}`.trim() })));
+    }
+  }
   human(`run: ${spec.run_dir}`);
   for (const n of p.notes) human(`  ${n}`);
   const view = new TerminalProgress();
