@@ -112,6 +112,8 @@ test("two runs are compared: config differences and loss curves on one chart", {
   await page.getByTestId("config-diff").waitFor();
   assert.ok((await page.locator("[data-testid=config-diff] tbody tr").count()) > 3);
   assert.ok((await pointsOf(page, "compare-chart")) >= 10);
+  // uPlot draws its legend after the data; wait for it rather than reading it mid-render.
+  await page.locator("[data-testid=compare-chart] .u-legend .u-series").nth(2).waitFor();
   assert.equal(await page.locator("[data-testid=compare-chart] .u-legend .u-series").count(), 3);
   await shot(page, "8-compare");
 });
