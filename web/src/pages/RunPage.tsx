@@ -66,7 +66,7 @@ export function RunPage({ id }: { id: string }) {
       <div class="page-head">
         <h1 class="clip">{id}</h1>
         {summary && <StatusBadge s={summary} />}
-        <span class="muted small">{run.kind === "live" ? (run.ended ? "live (ended)" : "● live") : "replay of saved events"}</span>
+        <span class="muted small">{run.kind === "live" ? (run.ended ? "live (ended)" : "● live") : run.ended ? "replay of saved events" : "loading saved events…"}</span>
         <div class="actions">
           {isRunning && detail.process && (
             <button class="danger" disabled={busy} onClick={() => act("stop")} data-testid="stop" title="SIGTERM: the run saves a checkpoint, then stops">

@@ -20,9 +20,16 @@ export function useRun(id: string, running: boolean | null, attempt: number): Ru
   const [ended, setEnded] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [kind, setKind] = useState<"live" | "replay" | null>(null);
+  // The live stream that delivered a run's end already holds every event: when the page then
+  // learns the run is no longer running, it keeps what it has instead of clearing the curves and
+  // fetching them again (which showed an empty run, "0/N", until the replay arrived).
+  const liveEnded = useRef<string | null>(null);
 
   useEffect(() => {
     if (running === null) return;
+    const key = `${id}\u0000${attempt}`;
+    if (!running && liveEnded.current === key) return;
+    liveEnded.current = null;
     model.current = emptyModel();
     setEnded(false);
     setError(null);
@@ -36,7 +43,11 @@ export function useRun(id: string, running: boolean | null, attempt: number): Ru
       onEvent: (e) => (applyEvent(model.current, e), redraw()),
       onSkipped: (r) => (model.current.skipped.push(r), redraw()),
       onStatus: (s) => setStatus(s),
-      onEnd: (s) => (setStatus(s), setEnded(true)),
+      onEnd: (s) => {
+        if (source.kind === "live") liveEnded.current = key;
+        setStatus(s);
+        setEnded(true);
+      },
       onError: (m) => setError(m),
     });
     return () => {
