@@ -1,6 +1,6 @@
 // Measures real peak memory to calibrate the planner (src/plan/constants.ts), on a GPU machine:
 //
-//   WHET_CALIB_TOKENIZER=/path/to/SmolLM2-135M-Instruct node --import tsx bench/calibrate-memory.ts run [--shapes 135m,1b] [--dry-run]
+//   WHET_CALIB_TOKENIZER=/path/to/SmolLM2-135M-Instruct node --import tsx bench/calibrate-memory.ts run [--shapes 135m,1b] [--dry-run] [--budget-s S] [--out DIR]
 //   (--dry-run prints the commands and predictions as JSON and runs nothing)
 //   node --import tsx bench/calibrate-memory.ts fit bench/results/memory-calibration-<date>.json
 //
@@ -149,6 +149,10 @@ function runMatrix(argv: string[]) {
   const shapesArg = argv[argv.indexOf("--shapes") + 1];
   const shapes = argv.includes("--shapes") && shapesArg ? shapesArg.split(",") : Object.keys(SHAPES);
   const dry = argv.includes("--dry-run");
+  // --budget-s S: start no run after S seconds (the rest are recorded as not run); --out DIR.
+  const budgetS = argv.includes("--budget-s") ? Number(argv[argv.indexOf("--budget-s") + 1]) : Infinity;
+  const outDir = argv.includes("--out") ? argv[argv.indexOf("--out") + 1]! : join(REPO, "bench", "results");
+  const started = Date.now();
   const gpus = visibleGpus();
   const gpuBytes = gpus.length ? Math.min(...gpus.map((g) => g.memoryMiB)) * 1024 ** 2 : 80 * GiB;
   const work = mkdtempSync(join(tmpdir(), "whet-calib-"));
@@ -168,6 +172,10 @@ function runMatrix(argv: string[]) {
     const plan = planRun(input);
     const args = ["bin/whet.js", "train", join(dir, "whet.yaml"), "--json", "--nproc", "1", ...Object.entries(run.overrides).map(([k, v]) => `${k}=${v}`), `output_dir=${join(dir, "run")}`];
     const record = { id: run.id, shape: run.shape, command: `node ${args.join(" ")}`, overrides: run.overrides, plan_input: input, predicted_reserved_gib: plan.reservedPeak / GiB, predicted_peak_gib: plan.peak.total / GiB };
+    if ((Date.now() - started) / 1000 > budgetS) {
+      results.push({ ...record, status: "not-run", measured: { reserved_gib: null, peak_gib: null }, error: `--budget-s ${budgetS} spent` });
+      continue;
+    }
     if (plan.peak.total > 1.3 * gpuBytes || dry) {
       results.push({ ...record, status: dry ? "dry-run" : "skipped", measured: { reserved_gib: null, peak_gib: null }, error: dry ? null : "the planner predicts it cannot fit" });
       continue;
@@ -195,7 +203,7 @@ function runMatrix(argv: string[]) {
     process.stdout.write(JSON.stringify(out, null, 2) + "\n"); // a dry run records nothing
     return;
   }
-  const file = join(REPO, "bench", "results", `memory-calibration-${date}.json`);
+  const file = join(outDir, `memory-calibration-${date}.json`);
   writeFileSync(file, JSON.stringify(out, null, 2) + "\n");
   process.stderr.write(`wrote ${file}\n`);
 }

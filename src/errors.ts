@@ -16,7 +16,8 @@ export type ErrorCode =
   | "WORKER_FAILED"
   | "RUN_NOT_FOUND"
   | "PYTHON_MISSING"
-  | "INTERRUPTED";
+  | "INTERRUPTED"
+  | "PLAN_NO_FIT";
 
 export interface Problem {
   /** Where: `file:line key` or `file:line` or a field path. */

@@ -160,3 +160,31 @@ function fillAuto(ds: Record<string, unknown>, values: Record<string, number>): 
   if (zero) for (const k of Object.keys(zero)) if (isAuto(zero[k])) delete zero[k];
   return out;
 }
+
+const STAGE_OF: Record<Strategy, number> = { ddp: 0, zero1: 1, zero2: 2, zero3: 3 };
+
+/**
+ * The config the DeepSpeed engine runs with: the user's JSON (autos already filled) or one built
+ * from sharding and offload, with the batch, clipping and precision this run resolved to, so the
+ * engine and the run can never disagree.
+ */
+export function deepSpeedConfigFor(
+  json: Record<string, unknown> | undefined,
+  run: { strategy: Strategy; offload: Offload; microBatch: number; accumulation: number; globalRows: number; maxGradNorm: number; precision: { compute_dtype: string } },
+): Record<string, unknown> {
+  const out: Record<string, unknown> = structuredClone(json ?? {});
+  const zero = { ...((out.zero_optimization as Record<string, unknown> | undefined) ?? {}) };
+  zero.stage = STAGE_OF[run.strategy];
+  if (!json) {
+    if (run.offload !== "none") zero.offload_optimizer = { device: "cpu", pin_memory: true };
+    if (run.offload === "params+optimizer") zero.offload_param = { device: "cpu", pin_memory: true };
+  }
+  out.zero_optimization = zero;
+  out.train_batch_size = run.globalRows;
+  out.train_micro_batch_size_per_gpu = run.microBatch;
+  out.gradient_accumulation_steps = run.accumulation;
+  out.gradient_clipping = run.maxGradNorm;
+  out.bf16 = { ...((out.bf16 as Record<string, unknown> | undefined) ?? {}), enabled: run.precision.compute_dtype === "bfloat16" };
+  out.fp16 = { ...((out.fp16 as Record<string, unknown> | undefined) ?? {}), enabled: run.precision.compute_dtype === "float16" };
+  return out;
+}

@@ -28,7 +28,7 @@ export interface Imported {
 
 const OWN = new Set(Object.keys(RunConfigSchema.shape));
 
-/** The keys an import writes only when the engine has them (added with the multi-GPU work). */
+/** The native keys a DeepSpeed JSON maps to. */
 const ENGINE_KEYS = ["sharding", "offload"] as const;
 
 export function importLlamaFactory(file: string, overrides: string[] = []): Imported {
@@ -113,37 +113,30 @@ function render(loaded: LoadedConfig, raw: Record<string, unknown>, shown: strin
     values.set("template", LF_ALIASES[c.template]);
   }
 
-  // deepspeed -> sharding/offload (written as keys once the engine has them, else as comments).
-  const dsInput = {
-    deepspeed: raw.deepspeed,
-    per_device_train_batch_size: config.per_device_train_batch_size,
-    gradient_accumulation_steps: config.gradient_accumulation_steps,
-    max_grad_norm: config.max_grad_norm,
-    bf16: config.bf16,
-    fp16: config.fp16,
-  };
-  const ds = applyDeepSpeed(dsInput, configDir, { where: `${shown} deepspeed` });
-  const dsLines: string[] = [];
+  // deepspeed -> sharding/offload, the native keys; the JSON itself only matters to the DeepSpeed
+  // backend, so it stays as a comment with its absolute path.
+  values.delete("deepspeed");
+  const ds = applyDeepSpeed({ ...config, deepspeed: raw.deepspeed }, configDir, { where: `${shown} deepspeed` });
   if (ds) {
-    const mapped = { sharding: ds.sharding, offload: ds.offload };
-    dsLines.push(`# from deepspeed: ${scalar(raw.deepspeed)} (${ds.file}): ZeRO stage -> sharding, offload -> offload; "auto" values follow this config.`);
+    const from = `from deepspeed: ${scalar(raw.deepspeed)} (${ds.file})`;
     for (const k of ENGINE_KEYS) {
-      if (OWN.has(k)) dsLines.push(`${k}: ${scalar(mapped[k])}`);
-      else dsLines.push(`# ${k}: ${scalar(mapped[k])}   (this whet version has no ${k} key yet: the run uses DDP)`);
+      if (given.has(k)) continue;
+      values.set(k, ds[k]);
+      note(k, k === "sharding" ? `${from}: its ZeRO stage` : `${from}: its offload settings`);
     }
-    for (const w of ds.warnings) dsLines.push(`# warning: ${oneLine(renderProblem(w))}`);
+    for (const w of ds.warnings) note("sharding", `warning: ${renderProblem(w)}`);
+    note("distributed_backend", `with distributed_backend: deepspeed, also keep the JSON: deepspeed: ${ds.file}`);
   }
 
   for (const [section, shape] of Object.entries(SECTIONS)) {
     const keys = Object.keys(shape).filter((k) => values.has(k) || notes.has(k));
-    if (keys.length === 0 && !(section === "train" && dsLines.length)) continue;
+    if (keys.length === 0) continue;
     out.push("", `### ${section}`);
     for (const k of keys) {
       for (const n of notes.get(k) ?? []) out.push(`# ${n}`);
       if (values.has(k)) out.push(`${k}: ${scalar(values.get(k))}`);
       emitted.add(k);
     }
-    if (section === "train") out.push(...dsLines);
   }
   // Own keys the schema has outside SECTIONS (none today) still travel.
   for (const [k, v] of values) if (!emitted.has(k)) out.push(`${k}: ${scalar(v)}`);

@@ -13,7 +13,6 @@ export interface CompatKey {
 
 export const IGNORED: Record<string, CompatKey> = {
   trust_remote_code: { text: "models load with transformers' own code" },
-  report_to: { text: "metrics go to runs/<id>/events.jsonl and the dashboard" },
   plot_loss: { text: "the dashboard plots the loss" },
   logging_dir: { text: "logs go to runs/<id>/logs" },
   run_name: { text: "runs are named by their folder" },
@@ -99,10 +98,8 @@ export const IGNORED: Record<string, CompatKey> = {
 };
 
 export const UNSUPPORTED: Record<string, CompatKey> = {
-  deepspeed: { text: "the run uses DDP", off: ["none"] },
-  fsdp: { text: "the run uses DDP", off: ["", false] },
-  fsdp_config: { text: "the run uses DDP" },
-  val_size: { text: "all data is used for training, none is held out", off: [0] },
+  fsdp: { text: "write sharding: zero2 or zero3 instead (FSDP2)", off: ["", false] },
+  fsdp_config: { text: "write sharding: zero2 or zero3 instead (FSDP2)" },
   eval_dataset: { text: "no evaluation runs" },
   do_eval: { text: "no evaluation runs", off: [false] },
   eval_strategy: { text: "no evaluation runs", off: ["no"] },
@@ -182,8 +179,6 @@ export const REFUSED: Record<string, CompatKey> = {
   use_llama_pro: { text: "LLaMA Pro is not supported. Remove it", off: [false] },
   optim: { text: "only AdamW is supported. Use optim: adamw_torch or remove it", off: ["adamw_torch", "adamw_torch_fused"] },
   label_smoothing_factor: { text: "label smoothing is not supported. Remove it", off: [0] },
-  mix_strategy: { text: "only concatenating datasets is supported. Use mix_strategy: concat or remove it", off: ["concat"] },
-  interleave_probs: { text: "interleaving datasets is not supported. Remove it" },
   rope_scaling: { text: "RoPE scaling is not supported. Remove it, or change config.json of the model" },
   shift_attn: { text: "shift short attention is not supported. Remove it", off: [false] },
   resume_from_checkpoint: { text: "resuming is not set in the config. Use 'whet train --resume RUN_DIR' or auto_resume: true" },

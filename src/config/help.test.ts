@@ -19,5 +19,5 @@ test("help text and markdown carry every key", () => {
     assert.match(help, new RegExp(`^    ${key} `, "m"));
     assert.ok(md.includes(`\`${key}\``));
   }
-  assert.match(help, /accepted with a warning \(not supported yet\): deepspeed,/);
+  assert.match(help, /accepted with a warning \(not supported yet\): fsdp, fsdp_config,/);
 });

@@ -19,12 +19,25 @@ for (const name of ["train_lora/llama3_lora_sft.yaml", "train_lora/qwen3_lora_sf
   });
 }
 
-test("LLaMA-Factory train_full/llama3_full_sft.yaml loads; deepspeed is a warning with its line", () => {
+test("LLaMA-Factory train_full/llama3_full_sft.yaml loads; its deepspeed JSON (found above the YAML) sets zero3", () => {
   const file = join(EXAMPLES, "train_full/llama3_full_sft.yaml");
   const { config, warnings } = loadConfig(file);
   assert.equal(config.finetuning_type, "full");
   assert.equal(config.learning_rate, 1e-5);
-  assert.deepEqual(warnings, [{ where: `${file}:9 deepspeed`, message: "is not supported yet; the run uses DDP. Remove the key to silence this." }]);
+  assert.equal(config.sharding, "zero3");
+  assert.equal(config.offload, "none");
+  assert.equal((config.deepspeed_json?.zero_optimization as Record<string, unknown>).stage, 3);
+  assert.equal(config.deepspeed_json?.train_micro_batch_size_per_gpu, config.per_device_train_batch_size);
+  assert.deepEqual(warnings, []);
+});
+
+test("a DeepSpeed offload JSON sets offload, and the user's own sharding key wins with a warning", () => {
+  const file = join(EXAMPLES, "train_full/llama3_full_sft.yaml");
+  const { config, warnings } = loadConfig(file, ["deepspeed=examples/deepspeed/ds_z3_offload_config.json", "sharding=zero2"]);
+  assert.equal(config.sharding, "zero2");
+  assert.equal(config.offload, "params+optimizer");
+  assert.deepEqual(warnings.map((w) => w.where), ["<command line> sharding"]);
+  assert.match(warnings[0]!.message, /^is zero2 while .*ds_z3_offload_config\.json asks for zero3; sharding: zero2 is used\.$/);
 });
 
 test("LLaMA-Factory qwen3_lora_dpo.yaml is refused, naming stage", () => {

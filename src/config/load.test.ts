@@ -80,11 +80,11 @@ test("null means the default; keys LLaMA-Factory has and whetstone ignores pass 
 });
 
 test("unsupported keys are warnings with the line; off values are silent", () => {
-  const file = write(`${BASE}deepspeed: ds_z3_config.json\nval_size: 0.1\nflash_attn: auto\ndo_eval: false\n`);
+  const file = write(`${BASE}fsdp: full_shard\neval_steps: 10\nflash_attn: auto\ndo_eval: false\n`);
   const { warnings } = loadConfig(file);
   assert.deepEqual(warnings.map((w) => `${w.where}: ${w.message}`), [
-    `${file}:4 deepspeed: is not supported yet; the run uses DDP. Remove the key to silence this.`,
-    `${file}:5 val_size: is not supported yet; all data is used for training, none is held out. Remove the key to silence this.`,
+    `${file}:4 fsdp: is not supported yet; write sharding: zero2 or zero3 instead (FSDP2). Remove the key to silence this.`,
+    `${file}:5 eval_steps: is not supported yet; no evaluation runs. Remove the key to silence this.`,
   ]);
 });
 

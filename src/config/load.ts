@@ -11,6 +11,7 @@ import type { RunConfig } from "./schema.ts";
 import { parseYamlConfig } from "./yaml-source.ts";
 import { parseOverrides, COMMAND_LINE } from "./overrides.ts";
 import { validateConfig } from "./validate.ts";
+import { applyDeepSpeed } from "../compat/apply-deepspeed.ts";
 
 export interface LoadedConfig {
   config: RunConfig;
@@ -74,7 +75,28 @@ function finish(data: Record<string, unknown>, source: LoadedConfig["source"], c
     throw new WhetError(onlyUnknown ? "CONFIG_UNKNOWN_KEY" : "CONFIG_INVALID", errors);
   }
   const warnings = inOrder(v.warnings).map((p) => ({ where: where(p.key), message: p.message }));
-  return { config: v.config, warnings, source, configDir, given: v.given };
+  const config = withDeepSpeed(v.config, v.given, configDir, where, warnings);
+  return { config, warnings, source, configDir, given: v.given };
+}
+
+/**
+ * `deepspeed: ds_z3_offload_config.json` sets sharding and offload from the JSON (keys the user
+ * also wrote win, with a warning when they disagree) and keeps the JSON, its "auto" values filled,
+ * for the DeepSpeed engine. What the JSON asks and Whetstone does not honour is a warning.
+ */
+function withDeepSpeed(config: RunConfig, given: Set<string>, configDir: string, where: (key: string) => string, warnings: Problem[]): RunConfig {
+  const applied = applyDeepSpeed(config, configDir, { where: where("deepspeed") });
+  if (!applied) return config;
+  warnings.push(...applied.warnings);
+  // The mapping already warned where the JSON's precision overrides the config's.
+  const out: RunConfig = { ...config, deepspeed_json: applied.mapping.filled, bf16: applied.mapping.bf16, fp16: applied.mapping.fp16 };
+  for (const [key, value] of [["sharding", applied.sharding], ["offload", applied.offload]] as const) {
+    if (!given.has(key)) (out as Record<string, unknown>)[key] = value;
+    else if (config[key] !== value) {
+      warnings.push({ where: where(key), message: `is ${config[key]} while ${applied.file} asks for ${value}; ${key}: ${config[key]} is used.` });
+    }
+  }
+  return out;
 }
 
 function top(key: string): string {

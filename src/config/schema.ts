@@ -31,7 +31,22 @@ const dataset = {
   packing: z.boolean().optional().describe("Pack several samples into each row (attention stays inside each sample). Default: true for pt, false for sft."),
   train_on_prompt: flag(false, "Compute the loss on prompts too, not only on the assistant's answers."),
   mask_history: flag(false, "Train only on the last assistant turn of each conversation."),
-  max_samples: int().min(1).optional().describe("Use at most this many samples of each dataset.").meta({ examples: [1000] }),
+  max_samples: int().min(1).optional().describe("Use at most this many samples of each dataset (the first ones).").meta({ examples: [1000] }),
+  mix_strategy: z
+    .enum(["concat", "interleave_under", "interleave_over"])
+    .default("concat")
+    .describe("How several datasets are mixed: concat (one after the other), interleave_under (alternate until the first runs out), interleave_over (alternate, repeating the shorter ones, until each was used whole)."),
+  interleave_probs: z
+    .string()
+    .optional()
+    .describe("With an interleave mix_strategy: the chance of drawing from each dataset, comma separated (0.7,0.3). Default: take them in turn.")
+    .meta({ examples: ["0.7,0.3"] }),
+  val_size: z
+    .number()
+    .min(0)
+    .default(0)
+    .describe("Hold out this fraction (below 1) or this many samples (a whole number) as a validation split, chosen with seed and tokenized into its own shard. No evaluation runs on it yet: the samples are only set aside.")
+    .meta({ examples: [0.1] }),
   dataset_placeholders: z.record(z.string(), z.string()).optional().describe("Whetstone: values that fill {{name}} in the data, for example {name: Whet}."),
 };
 
@@ -42,6 +57,14 @@ const output = {
   save_steps: int().min(0).default(500).describe("Save a checkpoint every this many steps; 0 saves none before the end."),
   save_total_limit: int().min(1).optional().describe("Keep at most this many checkpoints. Default: keep all.").meta({ examples: [3] }),
   export_merge_lora: flag(true, "Whetstone: merge LoRA into the exported weights; false exports a PEFT adapter folder."),
+  report_to: z
+    .union([
+      z.string().regex(/^\s*(none|all|tensorboard|wandb|mlflow)(\s*,\s*(none|all|tensorboard|wandb|mlflow))*\s*$/, "write none, all, tensorboard, wandb, mlflow or a comma list of them"),
+      z.array(z.enum(["none", "all", "tensorboard", "wandb", "mlflow"])),
+    ])
+    .default("none")
+    .describe("Where metrics go besides events.jsonl, TensorBoard (always written) and the dashboard: none, wandb, mlflow, tensorboard, all, or a comma list. wandb and mlflow need their package in the worker's Python (pip install wandb / pip install mlflow).")
+    .meta({ examples: ["wandb"] }),
 };
 
 const train = {
@@ -57,7 +80,12 @@ const train = {
   max_grad_norm: z.number().min(0).default(1).describe("Clip the gradient norm to this; 0 turns clipping off."),
   bf16: flag(false, "Compute in bfloat16 (GPUs from Ampere on)."),
   fp16: flag(false, "Compute in float16 with loss scaling (older GPUs)."),
-  gradient_checkpointing: flag(true, "Recompute activations in the backward pass to save memory."),
+  gradient_checkpointing: z
+    .union([z.boolean(), z.string().regex(/^(none|full|selective(\/[1-9]\d*)?)$/, 'write true, false, none, full, selective or selective/K (every K-th block)')])
+    .default(true)
+    .describe("Recompute activations in the backward pass to save memory: true or full (every block), false or none, selective/K (every K-th block; selective alone is selective/2).")
+    .meta({ examples: ["selective/4"] }),
+  offload_activations: flag(false, "Whetstone: keep the tensors saved for backward in host memory (CUDA only; slower, frees GPU memory)."),
   disable_gradient_checkpointing: z.boolean().optional().describe("LLaMA-Factory's spelling: true means gradient_checkpointing: false."),
   seed: int().min(0).default(42).describe("Random seed of weights, dropout and data order."),
   adam_beta1: z.number().min(0).lt(1).default(0.9).describe("AdamW beta1."),
@@ -68,13 +96,36 @@ const train = {
 const launch = {
   device: z.enum(["auto", "cuda", "cpu"]).default("auto").describe("Whetstone: cuda, cpu, or auto (cuda when a GPU is visible)."),
   nproc: z.union([int().min(1), z.literal("auto")]).default("auto").describe("Whetstone: processes per node; auto is one per visible GPU, or 1 on the CPU.").meta({ examples: [2] }),
-  auto_resume: flag(false, "Whetstone: continue from the last checkpoint in output_dir when there is one."),
+  auto_resume: flag(false, "Whetstone: continue from the last checkpoint in output_dir when there is one, and restart from it after a rank dies or stalls."),
+  max_retries: int().min(0).optional().describe("Whetstone: OOM retries and auto_resume restarts, at most this many each. Default 3."),
+  stall_timeout_s: z.number().positive().optional().describe("Whetstone: a rank with no progress for max(stall_factor × median step time, this) seconds is stalled. Default 120."),
+  stall_factor: z.number().positive().optional().describe("Whetstone: see stall_timeout_s. Default 10."),
+};
+
+const distributed = {
+  sharding: z
+    .enum(["auto", "ddp", "zero1", "zero2", "zero3"])
+    .default("auto")
+    .describe("Whetstone: ddp replicates everything; zero1 shards optimizer states, zero2 also gradients, zero3 also weights. auto: ddp for adapters or one process, zero3 for full fine-tuning on several."),
+  offload: z
+    .enum(["none", "optimizer", "params+optimizer"])
+    .default("none")
+    .describe("Whetstone: optimizer keeps fp32 master weights and optimizer states in host memory and steps there; params+optimizer also parameter shards (zero2/zero3)."),
+  distributed_backend: z
+    .enum(["fsdp2", "deepspeed"])
+    .default("fsdp2")
+    .describe("Whetstone: fsdp2 runs DDP and ZeRO on PyTorch's own FSDP2; deepspeed runs the DeepSpeed engine (the deepspeed package must be installed)."),
+  deepspeed: z
+    .string()
+    .optional()
+    .describe("A DeepSpeed JSON config (LLaMA-Factory's examples/deepspeed/ds_z3_config.json, relative to this file or a folder above). Its stage and offload set sharding and offload; its \"auto\" values come from this config.")
+    .meta({ examples: ["examples/deepspeed/ds_z3_config.json"] }),
 };
 
 /** Keys in help order, grouped as LLaMA-Factory's example files group them. */
-export const SECTIONS = { model, method, dataset, output, train, launch };
+export const SECTIONS = { model, method, dataset, output, train, launch, distributed };
 
-export const RunConfigSchema = z.object({ ...model, ...method, ...dataset, ...output, ...train, ...launch }).strict();
+export const RunConfigSchema = z.object({ ...model, ...method, ...dataset, ...output, ...train, ...launch, ...distributed }).strict();
 
 /** Keys whose absence is an error, with what to write instead. */
 export const REQUIRED_HINT: Record<string, string> = {
@@ -88,4 +139,6 @@ type Parsed = z.output<typeof RunConfigSchema>;
 export type RunConfig = Omit<Parsed, "disable_gradient_checkpointing" | "packing" | "lora_alpha"> & {
   packing: boolean;
   lora_alpha: number;
+  /** The JSON named by `deepspeed`, its "auto" values filled (set by loadConfig, not a YAML key). */
+  deepspeed_json?: Record<string, unknown>;
 };

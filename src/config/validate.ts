@@ -7,6 +7,7 @@ import { issueProblem, type KeyProblem } from "./issues.ts";
 import { closest } from "./suggest.ts";
 import { propertyOf } from "./json-schema.ts";
 import { checkRules } from "./rules.ts";
+import { recogniseConfig } from "../compat/config-kind.ts";
 
 export interface Validated {
   /** Present when there are no errors. */
@@ -36,11 +37,19 @@ export function validateConfig(raw: Record<string, unknown>): Validated {
   const own: Record<string, unknown> = {};
   const given = new Set<string>();
 
+  // A DeepSpeed JSON, an accelerate config, a merge or an inference config passed as the training
+  // config: one message saying what the file is beats a list of its keys as unknown.
+  const kind = recogniseConfig(raw);
+  if (kind.kind !== "train" && kind.kind !== "preprocess") {
+    return { errors: [{ key: kind.key ?? "", message: kind.message }], warnings, given: new Set(Object.keys(raw)) };
+  }
+
   for (const [key, value] of Object.entries(raw)) {
     if (value === null || value === undefined) continue; // `key:` or `key: null` means "the default"
     given.add(key);
     if (OWN.includes(key)) {
-      own[key] = coerceNumber(key, value);
+      // One dataset's interleave_probs is a lone number in YAML; LLaMA-Factory reads it as text.
+      own[key] = key === "interleave_probs" && typeof value === "number" ? String(value) : coerceNumber(key, value);
       const refusal = typeof value === "string" ? REFUSED_VALUES[key]?.[value] : undefined;
       if (refusal) errors.push({ key, message: `is ${value}, which is not supported: ${refusal}.` });
     } else if (key in IGNORED) {
@@ -88,5 +97,32 @@ export function validateConfig(raw: Record<string, unknown>): Validated {
   const ruled = checkRules({ config, given });
   errors.push(...ruled.errors);
   warnings.push(...ruled.warnings);
+  errors.push(...datasetMixProblems(config));
   return errors.length ? { errors, warnings, given } : { config, errors, warnings, given };
+}
+
+/** interleave_probs as numbers: "0.7,0.3" as LLaMA-Factory writes it. */
+export function interleaveProbs(v: string | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  return v.split(",").map((p) => (p.trim() === "" ? NaN : Number(p.trim())));
+}
+
+/** mix_strategy, interleave_probs and val_size against the dataset list, as LLaMA-Factory checks them. */
+function datasetMixProblems(c: RunConfig): KeyProblem[] {
+  const out: KeyProblem[] = [];
+  const n = c.dataset.split(",").filter((s) => s.trim()).length;
+  const probs = interleaveProbs(c.interleave_probs);
+  if (probs && probs.some((p) => !Number.isFinite(p) || p < 0)) {
+    out.push({ key: "interleave_probs", message: `is ${JSON.stringify(c.interleave_probs)}. Write one probability (a number, 0 or more) per dataset, comma separated, like 0.7,0.3.` });
+  } else if (probs && c.mix_strategy === "concat") {
+    out.push({ key: "interleave_probs", message: "is only used when mixing by interleaving. Set mix_strategy: interleave_under (or interleave_over), or remove interleave_probs." });
+  } else if (probs && probs.length !== n) {
+    out.push({ key: "interleave_probs", message: `has ${probs.length} value(s) for ${n} dataset(s). Give one probability per dataset in dataset, comma separated.` });
+  } else if (probs && probs.every((p) => p === 0)) {
+    out.push({ key: "interleave_probs", message: "are all 0, so no dataset would be drawn. Give at least one a positive value." });
+  }
+  if (c.val_size >= 1 && !Number.isInteger(c.val_size)) {
+    out.push({ key: "val_size", message: `is ${c.val_size}. Use a fraction below 1 (0.1 holds out 10%) or a whole number of samples (100).` });
+  }
+  return out;
 }

@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { completeMeta, FORMAT_VERSION, writeShardFiles, type ShardContent, type ShardMeta } from "./shards.ts";
+import { completeMeta, EVAL_DIR, FORMAT_VERSION, writeShardFiles, type ShardContent, type ShardMeta } from "./shards.ts";
 
 /** JSON with object keys sorted, so equal values hash equally. */
 export function canonicalJson(v: unknown): string {
@@ -46,12 +46,32 @@ function removeStaleTmp(root: string, key: string): void {
   }
 }
 
-/** Reuses the complete folder for key, or builds and writes it atomically. */
-export async function prepareShards(input: PrepareShardsInput): Promise<{ dir: string; meta: ShardMeta; cached: boolean }> {
+export interface PreparedShards {
+  dir: string;
+  meta: ShardMeta;
+  cached: boolean;
+  /** The held-out split in <dir>/eval, when the content had one. */
+  eval?: { dir: string; meta: ShardMeta };
+}
+
+/** A complete folder and its complete eval subfolder, if it has one. */
+function found(dir: string, meta: ShardMeta, cached: boolean): PreparedShards | undefined {
+  if (!meta.held_out_samples) return { dir, meta, cached };
+  const evalDir = join(dir, EVAL_DIR);
+  const evalMeta = completeMeta(evalDir);
+  return evalMeta ? { dir, meta, cached, eval: { dir: evalDir, meta: evalMeta } } : undefined;
+}
+
+/**
+ * Reuses the complete folder for key, or builds and writes it atomically. A held-out split goes to
+ * <key>/eval and is written before the main meta.json, so a complete folder has a complete split.
+ */
+export async function prepareShards(input: PrepareShardsInput): Promise<PreparedShards> {
   const root = join(input.cacheRoot, "shards");
   const dir = join(root, input.key);
-  const existing = completeMeta(dir);
-  if (existing) return { dir, meta: existing, cached: true };
+  const existingMeta = completeMeta(dir);
+  const existing = existingMeta && found(dir, existingMeta, true);
+  if (existing) return existing;
   mkdirSync(root, { recursive: true });
   removeStaleTmp(root, input.key);
   const content = await input.build();
@@ -59,17 +79,24 @@ export async function prepareShards(input: PrepareShardsInput): Promise<{ dir: s
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   try {
+    let evalMeta: ShardMeta | undefined;
+    if (content.eval) {
+      mkdirSync(join(tmp, EVAL_DIR));
+      evalMeta = writeShardFiles(join(tmp, EVAL_DIR), input.key, content.eval);
+    }
     const meta = writeShardFiles(tmp, input.key, content, input.beforeMeta);
     if (existsSync(dir)) {
-      if (completeMeta(dir)) {
+      const theirs = completeMeta(dir);
+      const done = theirs && found(dir, theirs, true);
+      if (done) {
         // Another process finished first: use its folder.
         rmSync(tmp, { recursive: true, force: true });
-        return { dir, meta: completeMeta(dir)!, cached: true };
+        return done;
       }
       rmSync(dir, { recursive: true, force: true });
     }
     renameSync(tmp, dir);
-    return { dir, meta, cached: false };
+    return { dir, meta, cached: false, ...(evalMeta ? { eval: { dir: join(dir, EVAL_DIR), meta: evalMeta } } : {}) };
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { inspectData, renderInspect } from "./inspect.ts";
+import { inspectData, inspectSample, renderInspect } from "./inspect.ts";
 import { LF_DIR, SMOL } from "./fixtures/helpers.ts";
 
 test("renderInspect brackets trained text and flags trained tokens", () => {
@@ -38,4 +38,17 @@ test("inspectData shows one identity sample with placeholders filled", async () 
   assert.match(out, /^.*identity\.json:12 template jinja\n/);
   assert.match(out, /<\|im_start\|>user\nWho are you\?<\|im_end\|>\n<\|im_start\|>assistant\n\[\[I am Whet, .*<\|im_end\|>\]\]\n/);
   assert.match(out, /tokens: \d+, trained: \d+/);
+});
+
+test("inspectSample warns when the named template renders unlike the SmolLM2 tokenizer's own", async () => {
+  const opts = { dataset: "alpaca_en_demo", datasetDir: LF_DIR, configDir: "/", stage: "sft", tokenizerDir: SMOL, cutoffLen: 1024 };
+  const own = await inspectSample(opts);
+  assert.deepEqual(own.warnings, []);
+  const named = await inspectSample({ ...opts, template: "chatml" });
+  assert.equal(named.warnings.length, 1);
+  assert.equal(named.warnings[0]!.where, "template");
+  assert.match(named.warnings[0]!.message, /^chatml renders a conversation without a system message differently from the tokenizer's chat_template in .*SmolLM2-135M-Instruct, from character 12: chatml gives "user\\n/);
+  assert.match(named.text, /template chatml\n/);
+  const qwen3 = await inspectSample({ ...opts, template: "qwen3" });
+  assert.match(qwen3.warnings[0]!.message, /^qwen3 renders a conversation with a system message differently/);
 });

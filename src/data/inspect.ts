@@ -4,10 +4,10 @@ import { loadSamples } from "./dataset.ts";
 import { encodeSamples } from "./encode.ts";
 import { checkStage } from "./prepare.ts";
 import { resolveDatasets } from "./registry.ts";
-import { selectTemplate } from "./template.ts";
+import { compareWithTokenizer, selectTemplate } from "./template.ts";
 import { loadTokenizer } from "./tokenize.ts";
 import { at, type Doc, type Sample } from "./types.ts";
-import { WhetError } from "../errors.ts";
+import { WhetError, type Problem } from "../errors.ts";
 
 export interface InspectOptions {
   /** ANSI colours (trained text green) instead of [[brackets]]. */
@@ -75,10 +75,25 @@ export interface InspectDataOptions {
   maxTokens?: number;
 }
 
+export interface Inspected {
+  text: string;
+  /**
+   * What the user should know about this data: the dataset's registry entry keys that are not
+   * honoured, and a named template that renders differently from the tokenizer's own chat_template.
+   */
+  warnings: Problem[];
+}
+
 /** Loads one record of a dataset and renders it for `whet data inspect`. */
 export async function inspectData(opts: InspectDataOptions): Promise<string> {
+  return (await inspectSample(opts)).text;
+}
+
+/** inspectData with the warnings whet train would print about the same dataset and template. */
+export async function inspectSample(opts: InspectDataOptions): Promise<Inspected> {
   const stage = checkStage(opts.stage);
   const [spec] = resolveDatasets([opts.dataset], { datasetDir: opts.datasetDir, configDir: opts.configDir });
+  const warnings: Problem[] = [...spec!.warnings];
   const index = opts.index ?? 0;
   const samples = loadSamples(spec!, { stage, maxSamples: index + 1, ...(opts.placeholders ? { placeholders: opts.placeholders } : {}) });
   const sample: Sample | undefined = samples[index];
@@ -87,6 +102,8 @@ export async function inspectData(opts: InspectDataOptions): Promise<string> {
   }
   const { info, tok } = loadTokenizer(opts.tokenizerDir);
   const template = stage === "sft" ? selectTemplate(opts.template ?? undefined, info, tok) : undefined;
+  const mismatch = template && compareWithTokenizer(template, info);
+  if (mismatch) warnings.push(mismatch);
   const enc = await encodeSamples([sample], template, tok, {
     stage,
     cutoffLen: opts.cutoffLen,
@@ -95,12 +112,13 @@ export async function inspectData(opts: InspectDataOptions): Promise<string> {
     eosId: info.eosId,
   });
   const doc = enc.docs[0];
-  if (!doc) return `${at(sample.loc)}: nothing left to train within cutoff_len ${opts.cutoffLen}; this sample would be dropped.`;
+  if (!doc) return { text: `${at(sample.loc)}: nothing left to train within cutoff_len ${opts.cutoffLen}; this sample would be dropped.`, warnings };
   const pieces = await tok.decodeBatch(doc.ids.map((id) => [id]), false);
   const note = enc.truncated > 0 ? ` (truncated to cutoff_len ${opts.cutoffLen})` : "";
-  return renderInspect(doc, pieces, {
+  const text = renderInspect(doc, pieces, {
     title: `${at(sample.loc)} template ${template?.name ?? "none (pt)"}${note}`,
     ...(opts.color !== undefined ? { color: opts.color } : {}),
     ...(opts.maxTokens !== undefined ? { maxTokens: opts.maxTokens } : {}),
   });
+  return { text, warnings };
 }

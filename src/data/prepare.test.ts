@@ -1,11 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { prepareData, type PrepareDataOptions } from "./prepare.ts";
 import { readShards } from "./shards.ts";
 import { loadTokenizerInfo } from "./tokenize.ts";
-import { LF_DIR, SMOL, tempDir } from "./fixtures/helpers.ts";
+import { LF_DIR, SMOL, tempDir, writeTree } from "./fixtures/helpers.ts";
 
 function base(cacheRoot: string): PrepareDataOptions {
   return {
@@ -101,4 +101,71 @@ test("a tokenizer without chat_template and no template: clear error; template: 
 
 test("unsupported stage is a clear error", async () => {
   await assert.rejects(prepareData({ ...base(tempDir()), stage: "dpo" }), /stage: is dpo, which the data pipeline does not support yet\. Use sft or pt\./);
+});
+
+test("prepareData: mix_strategy, interleave_probs, val_size and seed each change the shards; the held-out split is its own shard", async () => {
+  const root = tempDir();
+  const opts = { ...base(root), packing: false, cutoffLen: 2048 };
+  const concat = await prepareData(opts);
+  assert.equal(concat.eval, null);
+  assert.equal(concat.meta.mix_strategy, "concat");
+  assert.equal(concat.meta.num_rows, 91 + 100);
+  const under = await prepareData({ ...opts, mixStrategy: "interleave_under" });
+  assert.equal(under.meta.num_rows, 182, "in turn until identity's 91 run out");
+  const over = await prepareData({ ...opts, mixStrategy: "interleave_over" });
+  assert.equal(over.meta.num_rows, 200, "in turn until alpaca's 100 were all used, identity repeated");
+  const probs = await prepareData({ ...opts, mixStrategy: "interleave_under", interleaveProbs: [0.9, 0.1] });
+  const reseeded = await prepareData({ ...opts, mixStrategy: "interleave_under", interleaveProbs: [0.9, 0.1], seed: 7 });
+  const dirs = [concat, under, over, probs, reseeded].map((r) => r.shardDir);
+  assert.equal(new Set(dirs).size, 5, "each input that changes the bytes changes the key");
+  assert.notDeepEqual(readShards(probs.shardDir).tokens, readShards(reseeded.shardDir).tokens);
+  // The seed is not part of the key where nothing is drawn.
+  assert.equal((await prepareData({ ...opts, seed: 7 })).cached, true);
+  assert.equal((await prepareData({ ...opts, mixStrategy: "interleave_under", seed: 7 })).shardDir, under.shardDir);
+
+  const split = await prepareData({ ...opts, valSize: 0.1 });
+  assert.notEqual(split.shardDir, concat.shardDir);
+  assert.equal(split.meta.held_out_samples, 20, "ceil(0.1 × 191)");
+  assert.equal(split.meta.num_rows, 191 - 20);
+  assert.equal(split.eval?.shardDir, join(split.shardDir, "eval"));
+  assert.equal(split.eval?.meta.num_rows, 20);
+  const held = readShards(split.eval!.shardDir);
+  assert.equal(held.lossMask.reduce((a, b) => a + b, 0), split.eval!.meta.trained_tokens);
+  assert.equal(split.meta.num_tokens + split.eval!.meta.num_tokens, concat.meta.num_tokens, "every sample is in exactly one split");
+  const warn = split.warnings.find((w) => w.where === "val_size");
+  assert.match(warn!.message, /^held out 20 samples \(20 rows\) into .*\/eval; they are not trained on\. The worker does not evaluate yet, so no eval loss is reported\./);
+  const again = await prepareData({ ...opts, valSize: 0.1 });
+  assert.equal(again.cached, true);
+  assert.deepEqual(again.eval, split.eval);
+  assert.deepEqual(again.warnings, split.warnings);
+  const counted = await prepareData({ ...opts, valSize: 10 });
+  assert.equal(counted.eval?.meta.num_docs, 10);
+  assert.notEqual((await prepareData({ ...opts, valSize: 0.1, seed: 1 })).shardDir, split.shardDir);
+  await assert.rejects(prepareData({ ...opts, valSize: 191 }), /val_size: holds out 191 of 191 samples, which leaves none to train on/);
+});
+
+test("prepareData: a cached folder whose held-out split is missing is rebuilt", async () => {
+  const root = tempDir();
+  const first = await prepareData({ ...base(root), valSize: 5 });
+  rmSync(join(first.eval!.shardDir, "tokens.bin"));
+  const again = await prepareData({ ...base(root), valSize: 5 });
+  assert.equal(again.cached, false);
+  assert.equal(again.eval?.meta.num_docs, 5);
+});
+
+test("prepareData: the registry entry's ignored keys, tools the template drops and a template unlike the tokenizer's are warnings", async () => {
+  const dir = writeTree({
+    "dataset_info.json": JSON.stringify({
+      glaive: { file_name: "glaive.json", formatting: "sharegpt", columns: { messages: "conversations", tools: "tools" }, num_samples: 1 },
+    }),
+    "glaive.json": JSON.stringify([
+      { conversations: [{ from: "human", value: "Weather?" }, { from: "function_call", value: "{}" }, { from: "observation", value: "21" }, { from: "gpt", value: "21 degrees." }], tools: "[]" },
+    ]),
+  });
+  const r = await prepareData({ ...base(tempDir()), datasets: ["glaive"], datasetDir: dir, template: "chatml" });
+  const said = r.warnings.map((w) => `${w.where}: ${w.message}`);
+  assert.equal(said.length, 3, said.join("\n"));
+  assert.match(said[0]!, /dataset_info\.json:\d+ glaive num_samples: is not supported/);
+  assert.match(said[1]!, /^template: 1 sample\(s\) carry tool definitions \(the tools column\), which are left out of the text: the built-in template chatml does not render them\./);
+  assert.match(said[2]!, /^template: chatml renders a conversation without a system message differently from the tokenizer's chat_template/);
 });

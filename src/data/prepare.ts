@@ -2,18 +2,23 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { WhetError, type Problem } from "../errors.ts";
-import { loadSamples } from "./dataset.ts";
+import type { Tokenizer } from "tokenizers";
+import { loadDatasets, type MixStrategy } from "./dataset.ts";
 import { encodeSamples } from "./encode.ts";
 import { packDocs } from "./pack.ts";
 import { resolveDatasets } from "./registry.ts";
 import { cacheKey, prepareShards } from "./cache.ts";
-import { readShardWarnings, type DatasetMeta, type ShardMeta } from "./shards.ts";
-import { selectTemplate } from "./template.ts";
-import { loadTokenizer, type Progress } from "./tokenize.ts";
+import { displayPath } from "./read.ts";
+import { readShardWarnings, type ShardContent, type ShardHeader, type ShardMeta } from "./shards.ts";
+import { compareWithTokenizer, selectTemplate, type ChatTemplate } from "./template.ts";
+import { loadTokenizer, type Progress, type TokenizerInfo } from "./tokenize.ts";
 import type { Sample, Stage } from "./types.ts";
 
 /** Bump when reading, templating or encoding changes the bytes for the same inputs. */
 export const PIPELINE_VERSION = 1;
+
+/** The default of `seed` (as the HF Trainer's), used when the caller gives none. */
+const DEFAULT_SEED = 42;
 
 export interface PrepareDataOptions {
   /** Names in dataset_info.json, or paths to .json/.jsonl/.txt files. */
@@ -30,8 +35,16 @@ export interface PrepareDataOptions {
   packing: boolean;
   trainOnPrompt?: boolean;
   maskHistory?: boolean;
-  /** Keep at most this many records of each dataset. */
+  /** Keep at most this many records of each dataset (the first ones). */
   maxSamples?: number | null;
+  /** How several datasets are mixed (LLaMA-Factory's mix_strategy); default concat. */
+  mixStrategy?: MixStrategy | null;
+  /** One weight per dataset for the interleave strategies; absent: in turn. */
+  interleaveProbs?: number[] | null;
+  /** val_size: a fraction below 1 or a count of samples held out into the eval split; 0 holds out none. */
+  valSize?: number | null;
+  /** Seeds interleaving with probabilities and the choice of held-out samples. */
+  seed?: number | null;
   placeholders?: Record<string, string> | null;
   /** Shards go to <cacheRoot>/shards/<key>. */
   cacheRoot: string;
@@ -45,6 +58,8 @@ export interface PreparedData {
   meta: ShardMeta;
   cached: boolean;
   warnings: Problem[];
+  /** The held-out split (val_size) as its own shard folder (<shardDir>/eval); null without val_size. */
+  eval: { shardDir: string; meta: ShardMeta } | null;
 }
 
 export function checkStage(stage: string): Stage {
@@ -71,6 +86,11 @@ export async function prepareData(opts: PrepareDataOptions): Promise<PreparedDat
   const maskHistory = opts.maskHistory ?? false;
   const maxSamples = opts.maxSamples ?? undefined;
   const placeholders = opts.placeholders ?? undefined;
+  const valSize = opts.valSize ?? 0;
+  const seed = opts.seed ?? DEFAULT_SEED;
+  // Mixing only means something for several datasets; the seed only where it draws something.
+  const mix = specs.length > 1 ? { strategy: opts.mixStrategy ?? "concat", ...(opts.interleaveProbs ? { probs: opts.interleaveProbs } : {}) } : undefined;
+  const seeded = valSize > 0 || (mix !== undefined && mix.strategy !== "concat" && mix.probs !== undefined);
   const hashes = specs.map((s) => sha256File(s.file));
   const key = cacheKey({
     pipeline: PIPELINE_VERSION,
@@ -84,66 +104,116 @@ export async function prepareData(opts: PrepareDataOptions): Promise<PreparedDat
     mask_history: maskHistory,
     max_samples: maxSamples ?? null,
     placeholders: placeholders ?? null,
+    mix: mix ?? null,
+    val_size: valSize,
+    seed: seeded ? seed : null,
   });
   const res = await prepareShards({
     cacheRoot: opts.cacheRoot,
     key,
     ...(opts.beforeMeta ? { beforeMeta: opts.beforeMeta } : {}),
     build: async () => {
-      const samples: Sample[] = [];
-      const datasets: DatasetMeta[] = [];
-      specs.forEach((spec, i) => {
-        const s = loadSamples(spec, { stage, ...(maxSamples !== undefined ? { maxSamples } : {}), ...(placeholders ? { placeholders } : {}) });
-        datasets.push({ name: spec.name, file: spec.file, sha256: hashes[i]!, records: s.length });
-        for (const x of s) samples.push(x);
-      });
-      const enc = await encodeSamples(samples, template, tok, {
+      const loaded = loadDatasets(specs, {
         stage,
-        cutoffLen: opts.cutoffLen,
-        trainOnPrompt,
-        maskHistory,
-        eosId: info.eosId,
-        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+        seed,
+        valSize,
+        ...(mix ? { mix } : {}),
+        ...(maxSamples !== undefined ? { maxSamples } : {}),
+        ...(placeholders ? { placeholders } : {}),
       });
-      const warnings: Problem[] = [];
-      if (enc.truncated > 0) {
-        const what = stage === "pt" ? "were split into chunks of cutoff_len tokens" : "were truncated (their ends cut off)";
-        warnings.push({ where: "cutoff_len", message: `${enc.truncated} of ${samples.length} samples are longer than ${opts.cutoffLen} tokens and ${what}. Raise cutoff_len to keep them whole.` });
-      }
-      if (enc.dropped > 0) {
-        warnings.push({ where: "cutoff_len", message: `${enc.dropped} sample(s) had no trained token left within ${opts.cutoffLen} tokens and were dropped. Raise cutoff_len to keep them.` });
-      }
-      if (enc.boundaryMismatches > 0) {
-        warnings.push({
-          where: "template",
-          message: `${enc.boundaryMismatches} of ${enc.checked} checked samples tokenize differently turn by turn than as one text; the shards use the turn-by-turn tokens. Check the template with whet data inspect.`,
-        });
-      }
-      const trained = enc.docs.reduce((n, d) => n + d.mask.reduce((a, b) => a + b, 0), 0);
-      if (enc.docs.length === 0 || trained === 0) {
+      const total = loaded.train.length + loaded.heldOut.length;
+      const progress = (offset: number): Progress | undefined => (opts.onProgress ? (d) => opts.onProgress!(offset + d, total) : undefined);
+      const header: ShardHeader = {
+        tokenizer_hash: info.hash,
+        template: template?.name ?? "none",
+        stage,
+        cutoff_len: opts.cutoffLen,
+        packing: opts.packing,
+        seq_len: opts.cutoffLen,
+        pad_token_id: info.padId,
+        eos_token_id: info.eosId,
+        packing_efficiency: 0,
+        datasets: loaded.counts.map((c, i) => ({ name: c.name, file: c.file, sha256: hashes[i]!, records: c.samples })),
+        mix_strategy: mix?.strategy ?? "concat",
+        held_out_samples: loaded.heldOut.length,
+      };
+      const withTools = [...loaded.train, ...loaded.heldOut].filter((x) => x.kind === "chat" && x.tools !== undefined).length;
+      const encode = { stage, cutoffLen: opts.cutoffLen, trainOnPrompt, maskHistory, packing: opts.packing, header, template, tok, info };
+      const train = await encodeSplit(loaded.train, { ...encode, onProgress: progress(0) });
+      if (train.content.docs.length === 0 || train.trained === 0) {
         throw new WhetError("DATASET_EMPTY", [
           { where: `dataset ${opts.datasets.join(",")}`, message: `has no sample with a trained token within cutoff_len ${opts.cutoffLen}. Raise cutoff_len or check the data.` },
         ]);
       }
-      const packed = packDocs(enc.docs.map((d) => d.ids.length), opts.cutoffLen, opts.packing);
-      return {
-        docs: enc.docs,
-        rows: packed.rows,
-        warnings,
-        header: {
-          tokenizer_hash: info.hash,
-          template: template?.name ?? "none",
-          stage,
-          cutoff_len: opts.cutoffLen,
-          packing: opts.packing,
-          seq_len: opts.cutoffLen,
-          pad_token_id: info.padId,
-          eos_token_id: info.eosId,
-          packing_efficiency: Number(packed.efficiency.toFixed(4)),
-          datasets,
-        },
-      };
+      if (template && withTools > 0 && !template.rendersTools) {
+        const own = template.name === "jinja" ? "the tokenizer's chat_template does not use tools" : `the built-in template ${template.name} does not render them`;
+        train.content.warnings!.push({
+          where: "template",
+          message: `${withTools} sample(s) carry tool definitions (the tools column), which are left out of the text: ${own}. Use a model whose chat_template renders tools, or put the definitions in the system message.`,
+        });
+      }
+      if (loaded.heldOut.length === 0) return train.content;
+      const held = await encodeSplit(loaded.heldOut, { ...encode, onProgress: progress(loaded.train.length) });
+      if (held.trained === 0) {
+        train.content.warnings!.push({ where: "val_size", message: `the ${loaded.heldOut.length} held-out samples have no trained token within cutoff_len ${opts.cutoffLen}. Raise cutoff_len or val_size.` });
+      }
+      return { ...train.content, eval: held.content };
     },
   });
-  return { shardDir: res.dir, meta: res.meta, cached: res.cached, warnings: readShardWarnings(res.dir) };
+  const warnings = [...specs.flatMap((s) => s.warnings), ...readShardWarnings(res.dir)];
+  if (res.eval) {
+    const held = res.meta.held_out_samples ?? 0;
+    warnings.push({
+      where: "val_size",
+      message:
+        `held out ${held} samples (${res.eval.meta.num_rows} rows) into ${displayPath(res.eval.dir)}; they are not trained on. ` +
+        "The worker does not evaluate yet, so no eval loss is reported. Remove val_size to train on every sample.",
+    });
+  }
+  const mismatch = template && compareWithTokenizer(template, info);
+  if (mismatch) warnings.push(mismatch);
+  return { shardDir: res.dir, meta: res.meta, cached: res.cached, warnings, eval: res.eval ? { shardDir: res.eval.dir, meta: res.eval.meta } : null };
+}
+
+interface SplitOptions {
+  stage: Stage;
+  cutoffLen: number;
+  trainOnPrompt: boolean;
+  maskHistory: boolean;
+  packing: boolean;
+  header: ShardHeader;
+  template: ChatTemplate | undefined;
+  tok: Tokenizer;
+  info: TokenizerInfo;
+  onProgress: Progress | undefined;
+}
+
+/** Tokenizes and packs one split (train or held out) into shard content with its warnings. */
+async function encodeSplit(samples: Sample[], o: SplitOptions): Promise<{ content: ShardContent; trained: number }> {
+  const enc = await encodeSamples(samples, o.template, o.tok, {
+    stage: o.stage,
+    cutoffLen: o.cutoffLen,
+    trainOnPrompt: o.trainOnPrompt,
+    maskHistory: o.maskHistory,
+    eosId: o.info.eosId,
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
+  const warnings: Problem[] = [];
+  if (enc.truncated > 0) {
+    const what = o.stage === "pt" ? "were split into chunks of cutoff_len tokens" : "were truncated (their ends cut off)";
+    warnings.push({ where: "cutoff_len", message: `${enc.truncated} of ${samples.length} samples are longer than ${o.cutoffLen} tokens and ${what}. Raise cutoff_len to keep them whole.` });
+  }
+  if (enc.dropped > 0) {
+    warnings.push({ where: "cutoff_len", message: `${enc.dropped} sample(s) had no trained token left within ${o.cutoffLen} tokens and were dropped. Raise cutoff_len to keep them.` });
+  }
+  if (enc.boundaryMismatches > 0) {
+    warnings.push({
+      where: "template",
+      message: `${enc.boundaryMismatches} of ${enc.checked} checked samples tokenize differently turn by turn than as one text; the shards use the turn-by-turn tokens. Check the template with whet data inspect.`,
+    });
+  }
+  const trained = enc.docs.reduce((n, d) => n + d.mask.reduce((a, b) => a + b, 0), 0);
+  const packed = packDocs(enc.docs.map((d) => d.ids.length), o.cutoffLen, o.packing);
+  const header = { ...o.header, packing_efficiency: Number(packed.efficiency.toFixed(4)) };
+  return { content: { docs: enc.docs, rows: packed.rows, warnings, header }, trained };
 }

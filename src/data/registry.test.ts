@@ -33,14 +33,22 @@ test("every local file in dataset_info.json resolves and renders, or gives a cle
   let rendered = 0;
   for (const [name, entry] of local) {
     const present = existsSync(join(LF_DIR, entry.file_name!));
+    const media = ["images", "videos", "audios"].find((c) => entry.columns?.[c] !== undefined);
+    if (media) {
+      // What a local copy would not fix is said first, present or not.
+      assert.match(error(() => resolveDatasets([name], opts)).message, new RegExp(`dataset_info\\.json:\\d+ ${name}: has a "${media}" column: multimodal data is not supported`), name);
+      continue;
+    }
+    if (entry.ranking) {
+      const e = error(() => resolveDatasets([name], opts));
+      assert.equal(e.code, "DATASET_INVALID", name);
+      assert.match(e.message, new RegExp(`dataset_info\\.json:\\d+ ${name}: has ranking: true, a preference dataset .* for stage rm or dpo, which whet does not support`), name);
+      continue;
+    }
     if (!present) {
       const e = error(() => resolveDatasets([name], opts));
       assert.equal(e.code, "FILE_NOT_FOUND", name);
       assert.match(e.message, new RegExp(`dataset_info\\.json:\\d+ ${name}: file_name "${entry.file_name!.replace(".", "\\.")}" does not exist in .+\\. Put the file there or fix file_name\\.`));
-      continue;
-    }
-    if (entry.ranking) {
-      assert.match(error(() => resolveDatasets([name], opts)).message, /ranking datasets need stage dpo\/rm, which is not supported yet/);
       continue;
     }
     const [spec] = resolveDatasets([name], opts);
@@ -52,6 +60,24 @@ test("every local file in dataset_info.json resolves and renders, or gives a cle
     rendered++;
   }
   assert.equal(rendered, 4, "alpaca_en_demo, identity, kto_en_demo, c4_demo");
+});
+
+test("every hub-only entry says offline which dataset and which key, and how to get a local copy", () => {
+  const hubOnly = Object.entries(info).filter(([, e]) => typeof e.file_name !== "string");
+  assert.ok(hubOnly.length > 80, String(hubOnly.length));
+  for (const [name, entry] of hubOnly) {
+    const e = error(() => resolveDatasets([name], opts));
+    assert.equal(e.code, "DATASET_INVALID", name);
+    if (entry.ranking || ["images", "videos", "audios"].some((c) => entry.columns?.[c] !== undefined)) continue; // said first, as above
+    const entryKeys = entry as Record<string, unknown>;
+    const key = ["hf_hub_url", "ms_hub_url", "om_hub_url", "script_url"].find((k) => typeof entryKeys[k] === "string")!;
+    assert.match(e.message, new RegExp(`^.*dataset_info\\.json:\\d+ ${name.replace(".", "\\.")}: has no file_name, only ${key} "`), name);
+    assert.match(e.message, /whet reads local files only \(it never downloads\)\. Download it \(for example: .+\) and add "file_name"/, name);
+  }
+  const alpaca = error(() => resolveDatasets(["alpaca_en"], opts)).message;
+  assert.match(alpaca, /only hf_hub_url "llamafactory\/alpaca_en", ms_hub_url "llamafactory\/alpaca_en", om_hub_url "HaM\/alpaca_en"/);
+  assert.match(alpaca, /huggingface-cli download --repo-type dataset llamafactory\/alpaca_en --local-dir \S+\/alpaca_en\)/);
+  assert.match(error(() => resolveDatasets(["deepctrl"], opts)).message, /only ms_hub_url ".+".*modelscope download --dataset /);
 });
 
 test("identity with placeholders, kto as OpenAI messages, c4 as pretraining text", async () => {
@@ -70,11 +96,10 @@ test("identity with placeholders, kto as OpenAI messages, c4 as pretraining text
   assert.equal(t[0]!.kind, "text");
 });
 
-test("hub-only, unknown and ranking entries give clear errors", () => {
-  assert.match(error(() => resolveDatasets(["alpaca_en"], opts)).message, /is only on a hub \(.+\), which is not available offline\. Download it and point file_name at the local copy\./);
+test("unknown and ranking entries give clear errors", () => {
   const e = error(() => resolveDatasets(["alpaca_en_dem"], opts));
   assert.match(e.message, /^dataset alpaca_en_dem: is not registered in .*dataset_info\.json\. Did you mean "alpaca_en_demo"\?$/);
-  assert.match(error(() => resolveDatasets(["dpo_en_demo"], opts)).message, /dataset_info\.json:\d+ dpo_en_demo: is a ranking/);
+  assert.match(error(() => resolveDatasets(["dpo_en_demo"], opts)).message, /dataset_info\.json:\d+ dpo_en_demo: has ranking: true, .*Use an SFT dataset, or LLaMA-Factory for reward modelling and DPO\.$/);
 });
 
 test("direct file paths are detected by shape; max_samples caps; dataset_dir is relative to the config", () => {
@@ -113,3 +138,63 @@ test("names are found next to the config and in Whetstone's own registry; entry 
 function writeTreeJson(files: Record<string, unknown>): string {
   return writeTree(Object.fromEntries(Object.entries(files).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v, null, 2)])));
 }
+
+test("columns and tags of the shared registry's entries remap records as LLaMA-Factory reads them", async () => {
+  // The entries are read verbatim from the shared dataset_info.json; only file_name points at small
+  // records written here in the shape those datasets have (their data files are not in ../shared).
+  const entries = info as Record<string, Record<string, unknown>>;
+  const glaive = {
+    conversations: [
+      { from: "human", value: "What is the weather in Paris?" },
+      { from: "function_call", value: '{"name": "get_weather", "arguments": {"city": "Paris"}}' },
+      { from: "observation", value: '{"temp_c": 21}' },
+      { from: "gpt", value: "It is 21 degrees in Paris." },
+    ],
+    tools: '[{"name": "get_weather", "description": "Weather of a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]',
+  };
+  const kto = { messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }, { role: "assistant", content: "Hello." }], label: false };
+  const dir = writeTreeJson({
+    "dataset_info.json": {
+      glaive_toolcall_en_demo: { ...entries.glaive_toolcall_en_demo, file_name: "glaive.json" },
+      kto_en_demo: { ...entries.kto_en_demo, file_name: "kto.json" },
+      c4_demo: { ...entries.c4_demo, file_name: "c4.jsonl" },
+      renamed: { file_name: "renamed.json", columns: { prompt: "q", query: "ctx", response: "a", system: "sys", history: "past" } },
+      custom_tags: { file_name: "tags.json", formatting: "sharegpt", columns: { messages: "turns", system: "sys" }, tags: { role_tag: "speaker", content_tag: "text", user_tag: "me", assistant_tag: "bot", observation_tag: "tool", function_tag: "call", system_tag: "rules" } },
+    },
+    "glaive.json": [glaive],
+    "kto.json": [kto],
+    "c4.jsonl": '{"text": "plain text"}\n',
+    "renamed.json": [{ q: "Translate", ctx: "bonjour", a: "hello", sys: "You translate.", past: [["Hi", "Hello"]] }],
+    "tags.json": [{ sys: "S", turns: [{ speaker: "me", text: "U1" }, { speaker: "call", text: "F" }, { speaker: "tool", text: "O" }, { speaker: "bot", text: "A" }] }],
+  });
+  const o = { datasetDir: dir, configDir: "/nonexistent", userRegistry: "/nonexistent" };
+  const [g, k, c, r, t] = resolveDatasets(["glaive_toolcall_en_demo", "kto_en_demo", "c4_demo", "renamed", "custom_tags"], o);
+  const one = (spec: typeof g, stage: "sft" | "pt" = "sft") => loadSamples(spec!, { stage })[0]!;
+  const gs = one(g) as ChatSample;
+  assert.deepEqual(gs.messages.map((m) => m.role), ["user", "function", "observation", "assistant"]);
+  assert.equal(gs.tools, glaive.tools);
+  assert.deepEqual((one(k) as ChatSample).messages, kto.messages);
+  assert.match(k!.warnings[0]!.where!, /kto_en_demo columns\.kto_tag$/);
+  assert.deepEqual(one(c, "pt"), { kind: "text", text: "plain text", loc: { file: join(dir, "c4.jsonl"), line: 1 } });
+  assert.deepEqual((one(r) as ChatSample).messages, [
+    { role: "system", content: "You translate." },
+    { role: "user", content: "Hi" },
+    { role: "assistant", content: "Hello" },
+    { role: "user", content: "Translate\nbonjour" },
+    { role: "assistant", content: "hello" },
+  ]);
+  assert.deepEqual((one(t) as ChatSample).messages, [
+    { role: "system", content: "S" },
+    { role: "user", content: "U1" },
+    { role: "function", content: "F" },
+    { role: "observation", content: "O" },
+    { role: "assistant", content: "A" },
+  ]);
+  // SmolLM2's chat_template renders every turn (the call as an assistant turn, the result as a tool
+  // turn) but not tool definitions, which prepareData says in a warning (see prepare.test.ts).
+  const text = template.render(gs.messages, gs.tools).map((x) => x.text).join("");
+  assert.ok(text.includes('<|im_start|>assistant\n{"name": "get_weather"'), text);
+  assert.ok(text.includes('<|im_start|>tool\n{"temp_c": 21}<|im_end|>'), text);
+  assert.ok(!text.includes("Weather of a city"));
+  assert.equal(template.rendersTools, false);
+});

@@ -33,6 +33,8 @@ const FILE_EXT = /\.(json|jsonl|txt)$/i;
 const COLUMN_KEYS = ["prompt", "query", "response", "history", "messages", "system", "tools"] as const;
 const TAG_KEYS = ["role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag"] as const;
 const UNSUPPORTED_COLUMNS = ["images", "videos", "audios"];
+/** Where LLaMA-Factory downloads an entry from when it has no local file. */
+const HUB_KEYS = ["hf_hub_url", "ms_hub_url", "om_hub_url", "script_url"] as const;
 /** Entry keys that are read above, or harmless for a local file. */
 const ENTRY_KEYS = new Set(["file_name", "formatting", "columns", "tags", "ranking", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "file_sha1"]);
 
@@ -118,10 +120,30 @@ function fromEntry(name: string, entry: unknown, dir: string, infoPath: string, 
   const bad = (message: string) => new WhetError("DATASET_INVALID", [{ where, message }]);
   if (typeof entry !== "object" || entry === null) throw bad("is not an object. Give it a file_name and formatting.");
   const e = entry as Record<string, unknown>;
+  // What no local copy would fix comes first: preference and multimodal data.
+  const cols = (typeof e.columns === "object" && e.columns !== null ? e.columns : {}) as Record<string, unknown>;
+  const media = UNSUPPORTED_COLUMNS.find((c) => c in cols);
+  if (media) throw bad(`has a "${media}" column: multimodal data is not supported. Use a text-only dataset.`);
+  if (e.ranking === true) {
+    throw bad(
+      "has ranking: true, a preference dataset (chosen/rejected answers) for stage rm or dpo, which whet does not support (it trains pt and sft). Use an SFT dataset, or LLaMA-Factory for reward modelling and DPO.",
+    );
+  }
   if (typeof e.file_name !== "string") {
-    const hub = [e.hf_hub_url, e.ms_hub_url, e.om_hub_url, e.script_url].find((x) => typeof x === "string");
-    if (hub !== undefined) {
-      throw bad(`is only on a hub (${String(hub)}), which is not available offline. Download it and point file_name at the local copy.`);
+    const hub = HUB_KEYS.filter((k) => typeof e[k] === "string");
+    if (hub.length > 0) {
+      const [key] = hub;
+      const id = String(e[key!]);
+      const fetch =
+        key === "hf_hub_url"
+          ? `huggingface-cli download --repo-type dataset ${id} --local-dir ${join(displayPath(dir), name)}`
+          : key === "ms_hub_url"
+            ? `modelscope download --dataset ${id} --local_dir ${join(displayPath(dir), name)}`
+            : `download ${id} into ${join(displayPath(dir), name)}`;
+      throw bad(
+        `has no file_name, only ${hub.map((k) => `${k} "${String(e[k])}"`).join(", ")}: a hub dataset, and whet reads local files only (it never downloads). ` +
+          `Download it (for example: ${fetch}) and add "file_name" with the path of its .json or .jsonl file to this entry.`,
+      );
     }
     throw bad("has no file_name. Set file_name to a .json or .jsonl file in the dataset folder.");
   }
@@ -131,15 +153,9 @@ function fromEntry(name: string, entry: unknown, dir: string, infoPath: string, 
       { where, message: `file_name "${e.file_name}" does not exist in ${displayPath(dir)}. Put the file there or fix file_name.` },
     ]);
   }
-  if (e.ranking === true) {
-    throw bad("is a ranking (preference) dataset; ranking datasets need stage dpo/rm, which is not supported yet. Use an SFT dataset.");
-  }
   if (statSync(file).isDirectory()) throw bad(`file_name "${e.file_name}" is a folder, which is not supported. Point it at one .json or .jsonl file.`);
   const formatting = e.formatting ?? "alpaca";
   if (formatting !== "alpaca" && formatting !== "sharegpt") throw bad(`has formatting "${String(formatting)}". Use alpaca or sharegpt.`);
-  const cols = (typeof e.columns === "object" && e.columns !== null ? e.columns : {}) as Record<string, unknown>;
-  const media = UNSUPPORTED_COLUMNS.find((c) => c in cols);
-  if (media) throw bad(`has a "${media}" column: multimodal data is not supported. Use a text-only dataset.`);
   const columns: Columns = {};
   for (const k of COLUMN_KEYS) if (typeof cols[k] === "string") columns[k] = cols[k] as string;
   const tg = (typeof e.tags === "object" && e.tags !== null ? e.tags : {}) as Record<string, unknown>;

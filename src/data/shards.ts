@@ -32,6 +32,10 @@ export interface ShardMeta {
   eos_token_id: number;
   packing_efficiency: number;
   datasets: DatasetMeta[];
+  /** How several datasets were mixed (mix_strategy); absent in shards from before mixing existed. */
+  mix_strategy?: string;
+  /** Samples held out by val_size into the `eval` subfolder (a shard folder of the same format). */
+  held_out_samples?: number;
   created: string;
 }
 
@@ -44,7 +48,12 @@ export interface ShardContent {
   header: ShardHeader;
   /** Warnings of the build, kept in warnings.json so a cached run can show them again. */
   warnings?: Problem[];
+  /** The held-out split (val_size), written to the subfolder EVAL_DIR before the main meta.json. */
+  eval?: ShardContent;
 }
+
+/** Subfolder of a shard folder that holds the held-out (val_size) split. */
+export const EVAL_DIR = "eval";
 
 export interface Shards {
   meta: ShardMeta;

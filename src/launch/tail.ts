@@ -1,12 +1,15 @@
 // Follows an NDJSON file that other processes append to, yielding whole lines only.
-import { openSync, readSync, closeSync, existsSync, fstatSync } from "node:fs";
+import { openSync, readSync, closeSync, existsSync, fstatSync, statSync } from "node:fs";
 
 export class LineTail {
   private offset = 0;
   private partial = "";
   private fd: number | undefined;
 
-  constructor(private readonly path: string) {}
+  /** fromEnd: skip what the file already holds (a later attempt appending to the same run). */
+  constructor(private readonly path: string, opts: { fromEnd?: boolean } = {}) {
+    if (opts.fromEnd && existsSync(path)) this.offset = statSync(path).size;
+  }
 
   /** Returns the complete lines appended since the last call. */
   poll(): string[] {

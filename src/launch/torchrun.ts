@@ -33,15 +33,23 @@ export function torchrunArgv(p: LaunchPlan): string[] {
   ];
 }
 
+/** Seconds a collective may wait before the process group gives up (torch's NCCL default is 10
+ *  minutes; DeepSpeed and others raise it to 30 minutes or hours). The worker reads it from
+ *  WHET_COLLECTIVE_TIMEOUT_S; the stall watchdog's longest wait stays above it. */
+export const COLLECTIVE_TIMEOUT_S = 600;
+
 /** Environment the launch adds: threads per CPU rank, NCCL timeouts shorter than any watchdog. */
-export function launchEnv(p: LaunchPlan): Record<string, string> {
+export function launchEnv(p: LaunchPlan, collectiveTimeoutS = COLLECTIVE_TIMEOUT_S): Record<string, string> {
   const env: Record<string, string> = {};
+  env.WHET_COLLECTIVE_TIMEOUT_S = process.env.WHET_COLLECTIVE_TIMEOUT_S ?? String(collectiveTimeoutS);
   if (!process.env.OMP_NUM_THREADS) {
     const perRank = p.device === "cpu" ? Math.max(1, Math.floor(availableParallelism() / p.nprocPerNode)) : 4;
     env.OMP_NUM_THREADS = String(perRank);
   }
   if (p.device === "cuda") {
     env.TORCH_NCCL_ASYNC_ERROR_HANDLING = process.env.TORCH_NCCL_ASYNC_ERROR_HANDLING ?? "1";
+    // NCCL's own warnings land in the rank logs, where the supervisor matches them to known fixes.
+    env.NCCL_DEBUG = process.env.NCCL_DEBUG ?? "WARN";
   }
   return env;
 }

@@ -52,8 +52,8 @@ export function renderFit(f: FitResult, shown = 6): string {
 
 /** The config overrides and options that select a candidate. */
 export function applyLine(c: Candidate): string {
-  const ck = c.checkpointing.mode === "none" ? "gradient_checkpointing=false" : c.checkpointing.mode === "full" ? "gradient_checkpointing=true" : `gradient_checkpointing=true (selective every ${c.checkpointing.every} has no config key yet; full is the nearest)`;
-  const sharding = c.stage === "none" ? "" : ` with sharding ${c.stage}` + (c.offload === "none" ? "" : ` and offload ${c.offload}`);
+  const ck = `gradient_checkpointing=${c.checkpointing.mode === "selective" ? `selective/${c.checkpointing.every}` : c.checkpointing.mode}`;
+  const sharding = ` sharding=${c.stage === "none" ? "ddp" : c.stage}` + (c.offload === "none" ? "" : ` offload=${c.offload}`);
   return `per_device_train_batch_size=${c.microBatch} gradient_accumulation_steps=${c.gradientAccumulation} ${ck}${sharding}`;
 }
 

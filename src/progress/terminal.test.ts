@@ -22,6 +22,9 @@ test("progress line shows step, loss, lr, tokens/s, elapsed, ETA and peak memory
   assert.match(line, /ETA 0:08/);
   assert.match(line, /peak 2\.50 GiB/);
   assert.equal(s.firstLoss, 2.9);
+  assert.doesNotMatch(line, /MFU/, "no MFU unless the worker reports it");
+  s = reduceProgress(s, { ...step(3, 103), mfu: 0.412 });
+  assert.match(renderProgress(s, 103), /1,234 tok\/s \| MFU 41\.2% \| elapsed/);
 });
 
 test("durations", () => {

@@ -1,4 +1,5 @@
-// The live progress line: step/total, loss, learning rate, tokens/s, elapsed, ETA, peak memory.
+// The live progress line: step/total, loss, learning rate, tokens/s, MFU (when the worker reports
+// it), elapsed, ETA, peak memory.
 // It renders the same events the dashboard and `--json` carry.
 import type { WhetEvent } from "../events/schema.ts";
 import { count, duration, loss, sci } from "./format.ts";
@@ -11,13 +12,15 @@ export interface ProgressState {
   firstLoss: number | null;
   lr: number;
   tokensPerS: number;
+  /** Model FLOPs utilisation as a fraction, from step events that carry `mfu`. */
+  mfu: number | null;
   memPeakGib: number;
   startStep: number;
   lastTime: number;
 }
 
 export function initialProgress(): ProgressState {
-  return { startTime: null, step: 0, totalSteps: 0, loss: null, firstLoss: null, lr: 0, tokensPerS: 0, memPeakGib: 0, startStep: 0, lastTime: 0 };
+  return { startTime: null, step: 0, totalSteps: 0, loss: null, firstLoss: null, lr: 0, tokensPerS: 0, mfu: null, memPeakGib: 0, startStep: 0, lastTime: 0 };
 }
 
 /** Folds one event into the view state (pure). */
@@ -35,6 +38,7 @@ export function reduceProgress(s: ProgressState, e: WhetEvent): ProgressState {
         firstLoss: s.firstLoss ?? e.loss,
         lr: e.lr,
         tokensPerS: e.tokens_per_s,
+        mfu: typeof e.mfu === "number" ? e.mfu : s.mfu,
         memPeakGib: Math.max(s.memPeakGib, e.mem_peak_gib),
         lastTime: e.time,
       };
@@ -54,6 +58,7 @@ export function renderProgress(s: ProgressState, now = Date.now() / 1000): strin
     `loss ${loss(s.loss)}`,
     `lr ${sci(s.lr)}`,
     `${count(s.tokensPerS)} tok/s`,
+    ...(s.mfu !== null ? [`MFU ${(s.mfu * 100).toFixed(1)}%`] : []),
     `elapsed ${duration(elapsed)}`,
     `ETA ${duration(eta)}`,
   ];

@@ -42,6 +42,11 @@ export function resolveModel(
   const local = [isAbsolute(value) ? value : resolve(opts.configDir, value), resolve(value)].find((p) => existsSync(p));
   let path = local;
   if (!path) {
+    if (/^(\.{1,2}|~)?\//.test(value)) {
+      throw new WhetError("FILE_NOT_FOUND", [
+        { where: opts.where, message: `${value} does not exist (looked in ${isAbsolute(value) ? value : resolve(opts.configDir, value)}). Point it at a folder with config.json and weights.` },
+      ]);
+    }
     if (!/^[\w.-]+\/[\w.-]+$/.test(value)) {
       throw new WhetError("FILE_NOT_FOUND", [
         { where: opts.where, message: `${value} is neither a folder nor a hub id (org/name). Point it at a folder with config.json and weights.` },

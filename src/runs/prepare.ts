@@ -2,17 +2,18 @@
 // token shards, decide the hardware and the batch arithmetic, and build the RunSpec.
 // Nothing is written to the run directory here; the caller does that once all checks passed.
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { homedir } from "node:os";
 import { WhetError, type Problem } from "../errors.ts";
 import { loadConfig } from "../config/load.ts";
 import { configPaths } from "../config/paths.ts";
-import { prepareData, loadTokenizerInfo } from "../data/index.ts";
+import { prepareData, datasetOptions, loadTokenizerInfo } from "../data/index.ts";
 import { visibleGpus } from "../launch/hardware.ts";
+import { trainPreflight } from "../plan/preflight.ts";
 import { findPython } from "../launch/python.ts";
 import { resolveModel } from "./model.ts";
 import { resolveSpec } from "./resolve.ts";
-import { freshRunDir, makeRunId } from "./rundir.ts";
+import { freshRunDir, listCheckpoints, makeRunId } from "./rundir.ts";
 import type { RunSpec } from "../spec/runspec.ts";
 import { REPO_ROOT } from "../launch/python.ts";
 
@@ -27,6 +28,14 @@ export interface PrepareOptions {
   python?: string;
   runsRoot?: string;
   onProgress?: (stage: string, done: number, total: number) => void;
+  /** A retry of a run: its directory (reused as it is) and the checkpoint it continues from. */
+  retry?: { runDir: string; resumeFrom: string | null };
+  /** Test-only fault injection; undefined reads $WHET_FAULT, null means none (retries). */
+  fault?: RunSpec["fault"];
+  /** Launch on GPUs even when the planner predicts the run will not fit (--force). */
+  force?: boolean;
+  /** This node's rank when nnodes > 1: nodes above 0 join the run directory node 0 writes. */
+  nodeRank?: number;
 }
 
 export interface PreparedRun {
@@ -35,6 +44,19 @@ export interface PreparedRun {
   notes: string[];
   warnings: Problem[];
   python: string;
+  /** What the planner needs to price another setting after an OOM; absent for --resume. */
+  config?: Record<string, unknown>;
+  modelConfig?: Record<string, unknown>;
+  /** The auto_resume key: restart from the last checkpoint after a rank died or stalled. */
+  autoResume?: boolean;
+}
+
+/** WHET_FAULT=kind:rank:step (kind raise|exit|hang|oom|nan): rank K does that at step S. Test-only. */
+export function faultFromEnv(value = process.env.WHET_FAULT): RunSpec["fault"] {
+  if (!value) return null;
+  const m = /^(raise|exit|hang|oom|nan):(\d+):(\d+)$/.exec(value.trim());
+  if (!m) throw new WhetError("USAGE", [{ where: "WHET_FAULT", message: `is "${value}"; write kind:rank:step with kind raise, exit, hang, oom or nan, like exit:1:3.` }]);
+  return { kind: m[1] as NonNullable<RunSpec["fault"]>["kind"], rank: Number(m[2]), step: Number(m[3]) };
 }
 
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -61,39 +83,33 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
     throw new WhetError("CONFIG_INVALID", [{ where: "nproc", message: `asks for ${nprocPerNode} processes but ${gpus.length} GPUs are visible. Lower nproc.` }]);
   }
 
-  const model = resolveModel(config.model_name_or_path, {
-    configDir,
-    randomInit: config.random_init,
-    python,
-    where: `${configPath} model_name_or_path`,
-  });
-  const tokenizer = loadTokenizerInfo(model.path);
-  const data = await prepareData({
-    datasets: config.dataset.split(",").map((s: string) => s.trim()).filter(Boolean),
-    datasetDir: config.dataset_dir,
-    configDir,
-    stage: config.stage,
-    template: config.template,
-    tokenizerDir: model.path,
-    cutoffLen: config.cutoff_len,
-    packing: config.packing ?? config.stage === "pt",
-    trainOnPrompt: config.train_on_prompt,
-    maskHistory: config.mask_history,
-    maxSamples: config.max_samples,
-    placeholders: config.dataset_placeholders,
-    cacheRoot: cacheRoot(),
-    onProgress: opts.onProgress ? (done: number, total: number) => opts.onProgress!("tokenizing", done, total) : undefined,
-  });
-  warnings.push(...data.warnings);
-
+  // The run directory is decided (and an occupied output_dir refused) before the data is
+  // tokenized, so a refused start leaves nothing in the cache either.
+  const fault = opts.fault === undefined ? faultFromEnv() : opts.fault;
   const runsRoot = resolve(opts.runsRoot ?? "runs");
   let runId: string;
   let runDir: string;
+  let resumeFrom: string | null = null;
+  const autoNotes: string[] = [];
   const { outputDir } = configPaths(config, configDir);
-  if (outputDir) {
+  const joining = (opts.nodeRank ?? 0) > 0;
+  if ((opts.nnodes ?? 1) > 1 && !outputDir && !opts.retry) {
+    throw new WhetError("CONFIG_INVALID", [
+      { where: `${configPath} output_dir`, message: "is required with --nnodes above 1: every node must write the same run directory. Set output_dir (whet launch slurm sets it for you)." },
+    ]);
+  }
+  if (opts.retry) {
+    runDir = opts.retry.runDir;
+    runId = basename(runDir);
+    resumeFrom = opts.retry.resumeFrom;
+  } else if (outputDir) {
     runDir = outputDir;
     runId = runDir.split("/").pop() ?? "run";
-    if (existsSync(join(runDir, "spec.json")) && !config.overwrite_output_dir) {
+    const last = config.auto_resume && !config.overwrite_output_dir ? listCheckpoints(runDir, { complete: true }).pop() : undefined;
+    if (last) {
+      resumeFrom = last.path;
+      autoNotes.push(`auto_resume: continuing ${runDir} from ${last.path}`);
+    } else if (existsSync(join(runDir, "spec.json")) && !config.overwrite_output_dir && !joining) {
       throw new WhetError("CONFIG_INVALID", [
         { where: `${configPath} output_dir`, message: `${runDir} already holds a run. Continue it with 'whet train --resume ${runDir}', choose another output_dir, or set overwrite_output_dir: true.` },
       ]);
@@ -103,8 +119,39 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
     ({ id: runId, dir: runDir } = freshRunDir(runsRoot, makeRunId(method)));
   }
 
+  const model = resolveModel(config.model_name_or_path, {
+    configDir,
+    randomInit: config.random_init,
+    python,
+    where: `${configPath} model_name_or_path`,
+  });
+  // On GPUs the planner fills sharding: auto and refuses a run it predicts will not fit
+  // (before tokenizing: a refused start costs nothing). A retry after an OOM is priced by the
+  // recovery loop itself.
+  const planned = { ...config };
+  const planNotes: string[] = [];
+  if (device === "cuda") {
+    const pre = trainPreflight(config as unknown as Record<string, unknown>, model.config, {
+      world: nprocPerNode * (opts.nnodes ?? 1),
+      gpuMemoryBytes: Math.min(...gpus.map((g) => g.memoryMiB)) * 2 ** 20,
+      insist: opts.force === true || opts.retry !== undefined,
+      given: loaded.given,
+    });
+    Object.assign(planned, pre.chosen);
+    planNotes.push(...pre.notes);
+  }
+  const tokenizer = loadTokenizerInfo(model.path);
+  const data = await prepareData({
+    ...datasetOptions(config),
+    configDir,
+    tokenizerDir: model.path,
+    cacheRoot: cacheRoot(),
+    onProgress: opts.onProgress ? (done: number, total: number) => opts.onProgress!("tokenizing", done, total) : undefined,
+  });
+  warnings.push(...data.warnings);
+
   const resolved = resolveSpec({
-    config,
+    config: planned,
     runId,
     runDir,
     model: { path: model.path, randomInit: config.random_init, tokenizerPath: model.path, config: model.config },
@@ -118,10 +165,21 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
       trainedTokens: data.meta.trained_tokens,
     },
     hardware: { device, nprocPerNode, nnodes: opts.nnodes ?? 1 },
-    resumeFrom: null,
+    resumeFrom,
+    fault,
   });
   warnings.push(...resolved.warnings);
-  const notes = [`device: ${device}${device === "cuda" ? ` (${gpus.map((g) => g.name).join(", ")})` : ""}, ${nprocPerNode} process(es) per node`, ...resolved.notes];
+  const notes = [...autoNotes, `device: ${device}${device === "cuda" ? ` (${gpus.map((g) => g.name).join(", ")})` : ""}, ${nprocPerNode} process(es) per node`, ...resolved.notes, ...planNotes];
   notes.push(`data: ${data.meta.num_docs} samples in ${data.meta.num_rows} rows of up to ${data.meta.seq_len} tokens, ${data.meta.trained_tokens} trained tokens${data.cached ? " (cached shards)" : ""}`);
-  return { configText: readFileSync(configPath, "utf8"), spec: resolved.spec, notes, warnings, python };
+  if (resolved.spec.fault) notes.push(`fault injection (test only): rank ${resolved.spec.fault.rank} does "${resolved.spec.fault.kind}" at step ${resolved.spec.fault.step}`);
+  return {
+    configText: readFileSync(configPath, "utf8"),
+    spec: resolved.spec,
+    notes,
+    warnings,
+    python,
+    config: config as unknown as Record<string, unknown>,
+    modelConfig: model.config,
+    autoResume: config.auto_resume,
+  };
 }

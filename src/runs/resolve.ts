@@ -2,6 +2,7 @@
 // runs. Pure: no I/O. Every decision the worker would otherwise make is made here, visibly.
 import { WhetError, type Problem } from "../errors.ts";
 import { SPEC_VERSION, type RunSpec, type Dtype } from "../spec/runspec.ts";
+import { deepSpeedConfigFor, type Offload, type Strategy } from "../compat/deepspeed.ts";
 
 /** The config fields the resolver reads (a subset of RunConfig). */
 export interface ResolvableConfig {
@@ -24,7 +25,12 @@ export interface ResolvableConfig {
   max_grad_norm: number;
   bf16: boolean;
   fp16: boolean;
-  gradient_checkpointing: boolean;
+  gradient_checkpointing: boolean | string;
+  offload_activations?: boolean | undefined;
+  sharding?: "auto" | Strategy | undefined;
+  offload?: Offload | undefined;
+  distributed_backend?: "fsdp2" | "deepspeed" | undefined;
+  deepspeed_json?: Record<string, unknown> | undefined;
   logging_steps: number;
   save_steps: number;
   save_total_limit?: number | undefined;
@@ -83,6 +89,8 @@ export function resolveSpec(input: ResolveInput): Resolved {
       `, saved as ${precision.save_dtype}`,
   );
 
+  const dist = resolveDistributed(c, { worldSize, globalRows, precision }, warnings, notes);
+
   const vocab = Number(input.model.config.vocab_size);
   const architectures = input.model.config.architectures;
   const spec: RunSpec = {
@@ -138,13 +146,13 @@ export function resolveSpec(input: ResolveInput): Resolved {
       max_grad_norm: c.max_grad_norm,
       seed: c.seed,
       logging_steps: c.logging_steps,
-      gradient_checkpointing: c.gradient_checkpointing,
+      activation_checkpointing: activationCheckpointing(c, hardware.device, warnings),
     },
     precision,
     distributed: {
       device: hardware.device,
       backend: hardware.device === "cuda" ? "nccl" : "gloo",
-      strategy: "ddp",
+      ...dist,
       world_size: worldSize,
       nproc_per_node: hardware.nprocPerNode,
       nnodes: hardware.nnodes,
@@ -159,6 +167,57 @@ export function resolveSpec(input: ResolveInput): Resolved {
     fault: input.fault ?? null,
   };
   return { spec, warnings, notes };
+}
+
+/** gradient_checkpointing: true|full, false|none, selective (every 2nd block) or selective/K. */
+export function activationCheckpointing(c: Pick<ResolvableConfig, "gradient_checkpointing" | "offload_activations">, device: "cuda" | "cpu", warnings: Problem[]): RunSpec["train"]["activation_checkpointing"] {
+  const v = c.gradient_checkpointing;
+  const offload = c.offload_activations === true;
+  if (offload && device === "cpu") warnings.push({ where: "offload_activations", message: "has no effect on the CPU: activations are already in host memory." });
+  if (v === true || v === "full") return { mode: "full", every: 1, offload };
+  if (v === false || v === "none") return { mode: "none", every: 1, offload };
+  const m = /^selective(?:\/(\d+))?$/.exec(v);
+  if (!m) throw new WhetError("CONFIG_INVALID", [{ where: "gradient_checkpointing", message: `is ${JSON.stringify(v)}; write true, false, full, none, selective or selective/K.` }]);
+  const every = Number(m[1] ?? 2);
+  return every === 1 ? { mode: "full", every: 1, offload } : { mode: "selective", every, offload };
+}
+
+type DistChoice = Pick<RunSpec["distributed"], "strategy" | "offload" | "engine" | "deepspeed_config">;
+
+/**
+ * sharding auto: ddp on one process or for adapters (their states are small), zero3 for full
+ * fine-tuning on several. The DeepSpeed engine gets the user's JSON, or one built from the same
+ * choices, with its batch values set to this run's.
+ */
+export function resolveDistributed(
+  c: Pick<ResolvableConfig, "sharding" | "offload" | "distributed_backend" | "deepspeed_json" | "finetuning_type" | "per_device_train_batch_size" | "gradient_accumulation_steps" | "max_grad_norm">,
+  run: { worldSize: number; globalRows: number; precision: RunSpec["precision"] },
+  warnings: Problem[],
+  notes: string[],
+): DistChoice {
+  const asked = c.sharding ?? "auto";
+  let strategy: Strategy = asked === "auto" ? (run.worldSize > 1 && c.finetuning_type === "full" ? "zero3" : "ddp") : asked;
+  const offload: Offload = c.offload ?? "none";
+  if (offload === "params+optimizer" && (strategy === "ddp" || strategy === "zero1")) {
+    if (asked !== "auto") {
+      throw new WhetError("CONFIG_INVALID", [
+        { where: "offload", message: `is params+optimizer, which needs sharded parameters; sharding is ${asked}. Use sharding: zero3 (or zero2), or offload: optimizer.` },
+      ]);
+    }
+    strategy = "zero3";
+  }
+  const engine = c.distributed_backend === "deepspeed" ? "deepspeed" : "torch";
+  if (c.deepspeed_json && engine === "torch") {
+    notes.push(`deepspeed: the JSON's ZeRO stage runs on FSDP2 as ${strategy}${offload === "none" ? "" : ` with ${offload} offload`} (distributed_backend: deepspeed runs the DeepSpeed engine instead)`);
+  }
+  if (strategy !== "ddp" && run.worldSize === 1 && offload === "none" && engine === "torch") {
+    warnings.push({ where: "sharding", message: `is ${strategy} on one process: nothing is sharded, only wrapped. Use ddp on one GPU unless you offload.` });
+  }
+  const why = asked === "auto" ? (run.worldSize === 1 ? " (one process)" : c.finetuning_type === "full" ? " (full fine-tuning on several processes)" : " (adapters: their states are small)") : "";
+  notes.push(`parallelism: ${strategy}${why}, offload ${offload}, engine ${engine === "torch" ? (strategy === "ddp" || strategy === "zero1" ? "torch DDP" : "torch FSDP2") : "DeepSpeed"}`);
+  const batch = { microBatch: c.per_device_train_batch_size, accumulation: c.gradient_accumulation_steps, globalRows: run.globalRows, maxGradNorm: c.max_grad_norm };
+  const deepspeed_config = engine === "deepspeed" ? deepSpeedConfigFor(c.deepspeed_json, { strategy, offload, ...batch, precision: run.precision }) : null;
+  return { strategy, offload, engine, deepspeed_config };
 }
 
 export function loraTargets(target: string): string[] {

@@ -1,6 +1,6 @@
 // The run directory (docs/contracts.md): created only after the config, the model folder and the
 // data have all been checked, so a failed start never leaves a directory a later run would trust.
-import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync, readFileSync, statSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 /** Writes a file under a temporary name, then renames it, so readers never see half a file. */
@@ -38,15 +38,24 @@ export function createRunDir(dir: string, files: RunFiles): void {
   writeFileAtomic(join(dir, "plan.json"), JSON.stringify(files.plan, null, 2) + "\n");
 }
 
-/** Complete checkpoints (step-N folders; temporary .tmp-* names are never taken), newest last. */
-export function listCheckpoints(runDir: string): { step: number; path: string }[] {
+/** Checkpoints, newest last: step-N folders (temporary .tmp-* names are never taken). `complete`
+ *  also asks for trainer_state.json, which the worker writes last before renaming .tmp-step-N to
+ *  step-N, so a step-N folder that a kill left half deleted is not resumed from. */
+export function listCheckpoints(runDir: string, opts: { complete?: boolean } = {}): { step: number; path: string }[] {
   const dir = join(runDir, "checkpoints");
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .map((name) => ({ name, m: /^step-(\d+)$/.exec(name) }))
     .filter((x) => x.m && statSync(join(dir, x.name)).isDirectory())
+    .filter((x) => !opts.complete || existsSync(join(dir, x.name, "trainer_state.json")))
     .map((x) => ({ step: Number(x.m![1]), path: join(dir, x.name) }))
     .sort((a, b) => a.step - b.step);
+}
+
+/** One event from the supervisor itself (a retry, a stall, a dead rank), appended with one
+ *  O_APPEND write like the workers' own, so the dashboard and `whet watch` show it too. */
+export function appendEvent(eventsPath: string, event: Record<string, unknown>): void {
+  appendFileSync(eventsPath, JSON.stringify({ time: Date.now() / 1000, source: "supervisor", ...event }) + "\n");
 }
 
 export function readJson<T = unknown>(path: string): T {

@@ -4,7 +4,7 @@
 // worker/whet_worker/spec.py mirrors it and a pytest checks the mirror against that schema.
 import { z } from "zod";
 
-export const SPEC_VERSION = 1;
+export const SPEC_VERSION = 2;
 
 const dtype = z.enum(["float32", "bfloat16", "float16"]);
 export type Dtype = z.infer<typeof dtype>;
@@ -68,7 +68,13 @@ export const TrainSpec = z
     max_grad_norm: z.number().nonnegative().describe("0 turns clipping off."),
     seed: z.number().int().nonnegative(),
     logging_steps: z.number().int().positive(),
-    gradient_checkpointing: z.boolean(),
+    activation_checkpointing: z
+      .object({
+        mode: z.enum(["none", "selective", "full"]).describe("none: keep every block's activations; full: recompute every block in backward; selective: every k-th block."),
+        every: z.number().int().positive().describe("selective: checkpoint blocks 0, k, 2k, ...; 1 under full; ignored under none."),
+        offload: z.boolean().describe("Keep the tensors saved for backward in host memory (CUDA only)."),
+      })
+      .strict(),
   })
   .strict();
 
@@ -86,7 +92,17 @@ export const DistributedSpec = z
   .object({
     device: z.enum(["cuda", "cpu"]),
     backend: z.enum(["nccl", "gloo"]),
-    strategy: z.enum(["ddp"]),
+    strategy: z
+      .enum(["ddp", "zero1", "zero2", "zero3"])
+      .describe("ddp: replicated; zero1: optimizer states sharded; zero2: + gradients; zero3: + weights (FSDP2 or DeepSpeed)."),
+    offload: z
+      .enum(["none", "optimizer", "params+optimizer"])
+      .describe("optimizer: fp32 master weights and optimizer states live on the host and step there; params+optimizer: parameter shards too."),
+    engine: z.enum(["torch", "deepspeed"]).describe("torch: DDP and FSDP2; deepspeed: the DeepSpeed engine with deepspeed_config."),
+    deepspeed_config: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .describe("engine deepspeed: the DeepSpeed JSON with every \"auto\" value filled from this spec; null otherwise."),
     world_size: z.number().int().positive(),
     nproc_per_node: z.number().int().positive(),
     nnodes: z.number().int().positive(),

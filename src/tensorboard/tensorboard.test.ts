@@ -5,8 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32c, maskedCrc32c } from "./crc32c.ts";
-import { tensorboardSink } from "./sink.ts";
-import { NO_SINK, parseReportTo, reportSinks } from "./external.ts";
+import { scalarsOf, tensorboardSink } from "./sink.ts";
 import { REPO_ROOT } from "../launch/python.ts";
 import type { WhetEvent } from "../events/schema.ts";
 
@@ -119,16 +118,16 @@ print(json.dumps({t: [[e.step, e.value] for e in acc.Scalars(t)] for t in tags})
   assert.ok(Math.abs(out["train/lr"][0][1] - 1e-4) < 1e-9);
 });
 
-test("report_to: tensorboard is built in; missing clients are skipped with a warning", () => {
-  const dir = mkdtempSync(join(tmpdir(), "whet-report-"));
-  const none = reportSinks(dir, "none", "/bin/false");
-  assert.equal(none.sink, NO_SINK);
-  const r = reportSinks(dir, "tensorboard,wandb,comet", "/bin/false");
-  assert.equal(r.warnings.length, 2);
-  assert.match(r.warnings[0]!, /wandb is not installed/);
-  assert.match(r.warnings[1]!, /comet is not supported/);
-  r.sink.onEvent(step(1, 1));
-  r.sink.close();
-  assert.equal(readdirSync(join(dir, "tensorboard")).length, 1);
-  assert.deepEqual(parseReportTo(["all"]), ["tensorboard", "wandb", "mlflow"]);
+test("tags: every numeric step field by the shared rule, new fields included; rank 0 only", () => {
+  const e = { ...step(7, 1.5), mfu: 0.41, fwd_bwd_time_s: 0.3, comm_wait_time_s: 0.05, grad_norm: null, note: "x" } as WhetEvent;
+  const s = scalarsOf(e)!;
+  assert.equal(s.step, 7);
+  assert.deepEqual(s.scalars, {
+    "train/epoch": 0, "train/loss": 1.5, "train/lr": 1e-4, "train/trained_tokens": 10, "train/tokens": 20,
+    "perf/tokens_per_s": 1000, "perf/step_time_s": 0.5, "perf/data_time_s": 0.01,
+    "memory/allocated_gib": 1, "memory/reserved_gib": 2, "memory/peak_gib": 3,
+    "perf/mfu": 0.41, "perf/fwd_bwd_time_s": 0.3, "perf/comm_wait_time_s": 0.05,
+  });
+  assert.equal(scalarsOf({ ...e, rank: 1 } as WhetEvent), undefined);
+  assert.deepEqual(scalarsOf({ type: "eval", time: 1, rank: 0, step: 4, eval_loss: 2 })!.scalars, { "eval/loss": 2 });
 });

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ApiError, readJson } from "./http.ts";
 import { listRuns } from "../runs/store.ts";
-import { compareRuns, runDetail, runDir, runEvents, runLog, summaryOf } from "./runs-api.ts";
+import { compareRuns, runDetail, runDir, runEvents, runGpu, runLog, summaryOf } from "./runs-api.ts";
 import { streamRun } from "./sse.ts";
 import { checkDraft, launchDraft, requireValid, schemaJson, template, validateResponse } from "./config-api.ts";
 import { inspectSample } from "./inspect.ts";
@@ -42,6 +42,7 @@ export const ROUTES: [string, string, Handler][] = [
   ["GET", "/api/runs/:id", (c) => runDetail(c.app.runsDir, id(c))],
   ["GET", "/api/runs/:id/summary", (c) => summaryOf(c.app.runsDir, id(c))],
   ["GET", "/api/runs/:id/events", (c) => runEvents(c.app.runsDir, id(c))],
+  ["GET", "/api/runs/:id/gpu", (c) => runGpu(c.app.runsDir, id(c), c.query)],
   ["GET", "/api/runs/:id/stream", (c) => {
     streamRun(c.req, c.res, { runsDir: c.app.runsDir, id: id(c), dir: runDir(c.app.runsDir, id(c)) });
     return STREAMING;

@@ -8,6 +8,7 @@ import { listCheckpoints } from "../runs/rundir.ts";
 import { torchrunArgv, launchEnv, shellLine } from "../launch/torchrun.ts";
 import { findPython } from "../launch/python.ts";
 import type { RunSpec } from "../spec/runspec.ts";
+import { GPU_FILE, parseGpuLine, thin, type GpuRecord } from "../gpu-sampler/samples.ts";
 
 /** The run folder for an id from the URL: 400 for a malformed id, 404 for an unknown one. */
 export function runDir(runsDir: string, id: string): string {
@@ -90,6 +91,54 @@ export function runLog(runsDir: string, id: string, name: string) {
     closeSync(fd);
   }
   return { name, text: buf.toString("utf8"), truncated: start > 0 };
+}
+
+const GPU_MAX_READ = 64 * 1024 * 1024;
+
+/** A whole number from the query string within [min, max], else a 400 naming the parameter. */
+function intParam(value: string | null, name: string, fallback: number, min: number, max: number): number {
+  if (value === null) return fallback;
+  const n = /^\d{1,15}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) throw new ApiError(400, "BAD_REQUEST", `${name} must be a whole number from ${min} to ${max}.`);
+  return n;
+}
+
+/**
+ * GPU samples (runs/<id>/gpu.jsonl) from byte offset `from`: whole lines only, at most `max`
+ * (evenly thinned), and `next`, the offset to ask from next time. A live page polls with it; a
+ * finished run's page asks once from 0. `reset`: the file is shorter than `from` (replaced).
+ */
+export function runGpu(runsDir: string, id: string, query: URLSearchParams) {
+  const dir = runDir(runsDir, id);
+  let from = intParam(query.get("from"), "from", 0, 0, Number.MAX_SAFE_INTEGER);
+  const max = intParam(query.get("max"), "max", 2000, 1, 20_000);
+  const path = join(dir, GPU_FILE);
+  const size = existsSync(path) && statSync(path).isFile() ? statSync(path).size : 0;
+  const reset = from > size;
+  if (reset) from = 0;
+  // A very long run: read only the newest 64 MiB, starting at a line boundary.
+  const start = Math.max(from, size - GPU_MAX_READ);
+  const buf = Buffer.alloc(size - start);
+  if (buf.length > 0) {
+    const fd = openSync(path, "r");
+    try {
+      readSync(fd, buf, 0, buf.length, start);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  const end = buf.lastIndexOf(0x0a) + 1; // a last line without its newline is still being written
+  const lines = buf.subarray(0, end).toString("utf8").split("\n");
+  if (start > from) lines.shift(); // cut mid-line
+  const samples: GpuRecord[] = [];
+  let skipped = 0;
+  for (const line of lines) {
+    if (line.trim() === "") continue;
+    const r = parseGpuLine(line);
+    if (r) samples.push(r);
+    else skipped++;
+  }
+  return { samples: thin(samples, max), next: start + end, skipped, reset };
 }
 
 export function compareRuns(runsDir: string, idsParam: string | null) {

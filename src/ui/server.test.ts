@@ -1,6 +1,6 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { call, rawRequest, testServer, DONE, FAILED, TRUNCATED, STOPPED } from "./testdata/helpers.ts";
 import { sendError } from "./http.ts";
@@ -62,6 +62,37 @@ test("GET /api/runs/:id/events replays the saved events; a truncated file is rep
   assert.match(t.json.skipped[0].reason, /not JSON/);
 });
 
+test("GET /api/runs/:id/gpu reads the GPU samples from a byte offset, whole lines only", async () => {
+  const path = join(s.runsDir, DONE, "gpu.jsonl");
+  const all = await call(s.url, `/api/runs/${DONE}/gpu`);
+  assert.equal(all.status, 200);
+  assert.equal(all.json.samples.length, 13);
+  assert.equal(all.json.skipped, 1, "a line that is not a sample is skipped");
+  assert.equal(all.json.next, statSync(path).size);
+  assert.equal(all.json.reset, false);
+  assert.deepEqual(all.json.samples[1].gpus.map((g: any) => g.index), [0, 1]);
+  assert.equal(all.json.samples[1].gpus[0].mem_total_gib, 79.647);
+
+  // Live: ask from `next`; a line still being written is left for the next poll.
+  const next = all.json.next;
+  assert.deepEqual((await call(s.url, `/api/runs/${DONE}/gpu?from=${next}`)).json.samples, []);
+  appendFileSync(path, JSON.stringify({ time: 1735725700, host: "gpu-node-1", gpus: [{ index: 0, util_pct: 50, mem_used_gib: 1, mem_total_gib: 80, power_w: null }] }) + "\n{\"time\":17357");
+  const more = await call(s.url, `/api/runs/${DONE}/gpu?from=${next}`);
+  assert.equal(more.json.samples.length, 1);
+  assert.equal(more.json.samples[0].gpus[0].power_w, null);
+  assert.equal(more.json.next, statSync(path).size - '{"time":17357'.length);
+
+  const thinned = await call(s.url, `/api/runs/${DONE}/gpu?max=4`);
+  assert.ok(thinned.json.samples.length <= 5);
+  assert.equal(thinned.json.samples.at(-1).time, 1735725700, "thinning keeps the newest sample");
+  const beyond = await call(s.url, `/api/runs/${DONE}/gpu?from=${10 ** 9}`);
+  assert.equal(beyond.json.reset, true, "an offset past the end starts over");
+  assert.equal(beyond.json.samples.length, 14);
+
+  const none = await call(s.url, `/api/runs/${FAILED}/gpu`);
+  assert.deepEqual(none.json, { samples: [], next: 0, skipped: 0, reset: false });
+});
+
 test("GET /api/runs/:id/summary and /logs/:name", async () => {
   assert.equal((await call(s.url, `/api/runs/${FAILED}/summary`)).json.status, "failed");
   const log = await call(s.url, `/api/runs/${DONE}/logs/rank-0.log`);
@@ -83,6 +114,14 @@ test("bad ids and traversal attempts are refused with JSON errors", async () => 
     ["/api/runs/..%2F..%2Fetc%2Fpasswd", 400],
     ["/api/runs/%2Fetc%2Fpasswd", 400],
     ["/api/runs/%2Fetc%2Fpasswd/events", 400],
+    ["/api/runs/no-such-run/gpu", 404],
+    ["/api/runs/%2e%2e/gpu", 400],
+    ["/api/runs/..%2F..%2Fetc/gpu", 400],
+    [`/api/runs/${DONE}/gpu/..%2F..%2Fspec.json`, 400],
+    [`/api/runs/${DONE}/gpu?from=-1`, 400],
+    [`/api/runs/${DONE}/gpu?from=1e3`, 400],
+    [`/api/runs/${DONE}/gpu?from=99999999999999999999`, 400],
+    [`/api/runs/${DONE}/gpu?max=0`, 400],
     ["/api/runs//etc/passwd", 404],
     [`/api/runs/${DONE}/logs/..%2Fspec.json`, 400],
     [`/api/runs/${DONE}/logs/%2e%2e`, 400],

@@ -28,8 +28,8 @@ function tinyLlama3(at: string): string {
   return model;
 }
 
-function yamlFiles(d: string): string[] {
-  return readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? yamlFiles(join(d, e.name)) : e.name.endsWith(".yaml") ? [join(d, e.name)] : []));
+function configFiles(d: string): string[] {
+  return readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? configFiles(join(d, e.name)) : /\.(ya?ml|json)$/.test(e.name) ? [join(d, e.name)] : []));
 }
 
 const TRAIN = ["train_lora/qwen3_lora_sft.yaml", "train_lora/qwen3_lora_pretrain.yaml", "train_lora/qwen3_preprocess.yaml", "train_lora/llama3_lora_sft.yaml", "train_lora/llama3_lora_pretrain.yaml", "train_full/llama3_full_sft.yaml"];
@@ -45,9 +45,12 @@ const NOT_TRAIN: Record<string, RegExp> = {
   "accelerate/fsdp_config.yaml": /compute_environment: .*Accelerate launcher.*torchrun/,
 };
 
-test("every YAML under examples/ is covered by this test", () => {
-  const all = yamlFiles(EXAMPLES).map((f) => f.slice(EXAMPLES.length + 1)).sort();
-  assert.deepEqual(all, [...TRAIN, ...Object.keys(REFUSED), ...Object.keys(NOT_TRAIN)].sort());
+/** DeepSpeed JSONs: named from a training config with deepspeed:, never trained on their own. */
+const DEEPSPEED = ["ds_z0_config.json", "ds_z2_autotp_config.json", "ds_z2_config.json", "ds_z3_config.json", "ds_z3_fp8_config.json", "ds_z3_offload_config.json"].map((f) => `deepspeed/${f}`);
+
+test("every YAML and JSON under examples/ is covered by this test", () => {
+  const all = configFiles(EXAMPLES).map((f) => f.slice(EXAMPLES.length + 1)).sort();
+  assert.deepEqual(all, [...TRAIN, ...Object.keys(REFUSED), ...Object.keys(NOT_TRAIN), ...DEEPSPEED].sort());
 });
 
 interface DryRun {
@@ -121,14 +124,64 @@ for (const name of TRAIN) {
 }
 
 test("the eval keys of the examples, uncommented, are named in warnings", { timeout: 120_000 }, async () => {
-  const text = readFileSync(join(EXAMPLES, "train_lora/qwen3_lora_sft.yaml"), "utf8").replace(/^# (val_size|per_device_eval_batch_size|eval_strategy|eval_steps):/gm, "$1:");
+  const text = readFileSync(join(EXAMPLES, "train_lora/qwen3_lora_sft.yaml"), "utf8").replace(/^# (per_device_eval_batch_size|eval_strategy|eval_steps):/gm, "$1:");
   const file = join(dir, "qwen3_lora_sft_eval.yaml");
   writeFileSync(file, text + "flash_attn: fa2\nenable_liger_kernel: true\n");
   const r = await dryRun(file, chatml);
   assert.equal(r.code, 0, r.stderr);
-  for (const key of ["val_size", "per_device_eval_batch_size", "eval_strategy", "eval_steps", "flash_attn", "enable_liger_kernel"]) {
+  for (const key of ["per_device_eval_batch_size", "eval_strategy", "eval_steps", "flash_attn", "enable_liger_kernel"]) {
     assert.match(r.stderr, new RegExp(`warning: qwen3_lora_sft_eval\\.yaml:\\d+ ${key}: is not supported yet; `), key);
   }
+});
+
+// prepareData holds out val_size and mixes datasets (src/data/prepare.test.ts); this needs
+// src/runs/prepare.ts to pass the dataset section through, as `...datasetOptions(config)` does.
+test("val_size and mix_strategy of an example, uncommented, reach the shards through whet train", { timeout: 120_000 }, async () => {
+  const text = readFileSync(join(EXAMPLES, "train_lora/qwen3_lora_sft.yaml"), "utf8").replace(/^# val_size:/m, "val_size:");
+  assert.match(text, /^val_size: 0\.1$/m);
+  const file = join(dir, "qwen3_lora_sft_val.yaml");
+  writeFileSync(file, text + "mix_strategy: interleave_under\n");
+  const r = await dryRun(file, chatml);
+  assert.equal(r.code, 0, r.stderr);
+  const { spec } = JSON.parse(r.stdout) as DryRun;
+  const meta = JSON.parse(readFileSync(join(spec.data.shard_dir, "meta.json"), "utf8")) as { mix_strategy: string; held_out_samples: number; num_rows: number };
+  // identity (91) and alpaca_en_demo (capped at 1000) in turn until identity runs out: 182 samples.
+  assert.equal(meta.mix_strategy, "interleave_under");
+  assert.equal(meta.held_out_samples, Math.ceil(0.1 * 182));
+  assert.equal(spec.data.num_rows, 182 - meta.held_out_samples);
+  const evalMeta = JSON.parse(readFileSync(join(spec.data.shard_dir, "eval", "meta.json"), "utf8")) as { num_docs: number };
+  assert.equal(evalMeta.num_docs, meta.held_out_samples);
+  assert.match(r.stderr, /warning: val_size: held out 19 samples \(19 rows\) into .*\/eval; they are not trained on\. The worker does not evaluate yet/);
+});
+
+for (const name of DEEPSPEED) {
+  test(`deepspeed: ${name} in a LLaMA-Factory config resolves`, { timeout: 120_000 }, async () => {
+    const r = await whet(
+      ["train", join(EXAMPLES, "train_lora/qwen3_lora_sft.yaml"), "--dry-run", "--json", `model_name_or_path=${chatml}`, "random_init=true", `dataset_dir=${LF}`, "device=cpu", `deepspeed=${join(EXAMPLES, name)}`],
+      { cwd: dir, env },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    for (const line of r.stderr.trim().split("\n").filter(Boolean)) assert.match(line, /^warning: /, `unexpected stderr: ${line}`);
+  });
+
+  test(`whet train ${name} is recognised as a DeepSpeed config, not a training config`, async () => {
+    const r = await whet(["train", join(EXAMPLES, name), "--dry-run", "--json"], { cwd: dir, env });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^error: \S+\.json:\d+ zero_optimization: this is a DeepSpeed JSON config, not a training config\. Name it from the training config with deepspeed: <this file>/);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  });
+}
+
+test("whet data inspect warns when the config's template renders unlike the tokenizer's chat_template", { timeout: 60_000 }, async () => {
+  const file = join(EXAMPLES, "train_lora/qwen3_lora_sft.yaml");
+  const args = ["data", "inspect", file, `model_name_or_path=${chatml}`, `dataset_dir=${LF}`, "--no-color", "--max-tokens", "5"];
+  const named = await whet(args, { cwd: dir, env });
+  assert.equal(named.code, 0, named.stderr);
+  assert.match(named.stdout, /identity\.json:\d+ template qwen3_nothink\n/);
+  assert.match(named.stderr, /^warning: template: qwen3_nothink renders a conversation without a system message differently from the tokenizer's chat_template in \S+, from character 12: qwen3_nothink gives "user\\n.*", the tokenizer gives "system\\nYou are a helpful AI/);
+  const own = await whet([...args, "template=tokenizer"], { cwd: dir, env });
+  assert.equal(own.code, 0, own.stderr);
+  assert.equal(own.stderr, "");
 });
 
 for (const [name, stage] of Object.entries(REFUSED)) {
@@ -178,14 +231,18 @@ for (const name of TRAIN) {
     const native = loadConfig(out);
     const original = loadConfig(join(EXAMPLES, name), [`dataset_dir=${LF}`]);
     const { dataset_dir: _a, ...a } = native.config;
-    const { dataset_dir: _b, ...b } = original.config;
+    // deepspeed becomes the native sharding/offload it maps to (the JSON itself is a comment).
+    const { dataset_dir: _b, deepspeed: _c, deepspeed_json: _d, ...b } = original.config;
     assert.deepEqual(a, b);
     assert.equal(native.config.dataset_dir, LF);
     assert.deepEqual(native.warnings.filter((w) => !w.where?.endsWith(" num_train_epochs")), [], "the native file has no LLaMA-Factory-only keys left");
     assert.match(r.stdout, /# .* is a Hugging Face hub id/);
     assert.match(r.stdout, /### LLaMA-Factory keys dropped: they change nothing here\n#   trust_remote_code: true   \(models load with transformers' own code\)\n/);
     for (const n of String(original.config.dataset).split(",")) assert.match(r.stdout, new RegExp(`# ${n} -> ${LF}/\\S+ \\(`));
-    if (name.includes("full_sft")) assert.match(r.stdout, /sharding: zero3/);
+    if (name.includes("full_sft")) {
+      assert.match(r.stdout, /\n# from deepspeed: examples\/deepspeed\/ds_z3_config\.json \(\S+\): its ZeRO stage\nsharding: zero3\n/);
+      assert.match(r.stdout, /# with distributed_backend: deepspeed, also keep the JSON: deepspeed: \/\S+\/ds_z3_config\.json\n/);
+    }
   });
 }
 

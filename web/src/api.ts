@@ -2,8 +2,9 @@
 // ApiError so pages can show the message (never a stack: the server sends none).
 import type { WhetEvent } from "../../src/events/schema.ts";
 import type { RunSummary } from "../../src/runs/store.ts";
+import type { GpuRecord } from "../../src/gpu-sampler/samples.ts";
 
-export type { WhetEvent, RunSummary };
+export type { WhetEvent, RunSummary, GpuRecord };
 
 export class ApiError extends Error {
   constructor(
@@ -54,6 +55,14 @@ export interface EventsFile {
   events: WhetEvent[];
   skipped: { line: number; reason: string }[];
   truncated: boolean;
+}
+
+/** GET /api/runs/<id>/gpu?from=N: samples after byte offset N, and where to ask from next. */
+export interface GpuFile {
+  samples: GpuRecord[];
+  next: number;
+  skipped: number;
+  reset: boolean;
 }
 
 export const runPath = (id: string) => `/api/runs/${encodeURIComponent(id)}`;

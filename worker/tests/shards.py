@@ -125,7 +125,7 @@ def make_spec(run_dir: str, model_dir: str, shard_dir: str, meta: dict, **over) 
     mbs = over.pop("micro_batch_size", 2)
     acc = over.pop("accumulation", 2)
     spec = {
-        "spec_version": 1,
+        "spec_version": 2,
         "run_id": os.path.basename(run_dir),
         "run_dir": run_dir,
         "events_path": os.path.join(run_dir, "events.jsonl"),
@@ -165,7 +165,7 @@ def make_spec(run_dir: str, model_dir: str, shard_dir: str, meta: dict, **over) 
             "max_grad_norm": 1.0,
             "seed": 1234,
             "logging_steps": 1,
-            "gradient_checkpointing": False,
+            "activation_checkpointing": {"mode": "none", "every": 1, "offload": False},
         },
         "precision": {
             "compute_dtype": "float32",
@@ -178,6 +178,9 @@ def make_spec(run_dir: str, model_dir: str, shard_dir: str, meta: dict, **over) 
             "device": "cpu",
             "backend": "gloo",
             "strategy": "ddp",
+            "offload": "none",
+            "engine": "torch",
+            "deepspeed_config": None,
             "world_size": world,
             "nproc_per_node": world,
             "nnodes": 1,

@@ -29,16 +29,17 @@ def _falls(events, margin):
     assert events[-1]["type"] == "done", events[-3:]
 
 
-@pytest.mark.parametrize("ckpt", [False, True])
+@pytest.mark.parametrize("ckpt", ["none", "full"])
 def test_full_bf16(tmp_path, model_dir, ckpt):
-    _, events, _ = train(str(tmp_path), model_dir, **{**GPU, "train.gradient_checkpointing": ckpt, "checkpoint.save_steps": 15})
+    ac = {"mode": ckpt, "every": 1, "offload": False}
+    _, events, _ = train(str(tmp_path), model_dir, **{**GPU, "train.activation_checkpointing": ac, "checkpoint.save_steps": 15})
     hello = events[0]
     assert hello["device"] != "cpu" and "cuda" in hello["versions"] and "nccl" in hello["versions"]
     _falls(events, 2.0)
 
 
 def test_lora_bf16(tmp_path, model_dir):
-    _, events, _ = train(str(tmp_path), model_dir, **{**GPU, **LORA, "train.gradient_checkpointing": True})
+    _, events, _ = train(str(tmp_path), model_dir, **{**GPU, **LORA, "train.activation_checkpointing": {"mode": "full", "every": 1, "offload": True}})
     _falls(events, 0.2)
 
 
@@ -48,9 +49,19 @@ def test_fp16_loss_scaling(tmp_path, model_dir):
     _falls(events, 1.0)
 
 
+@pytest.mark.parametrize("offload", ["none", "optimizer", "params+optimizer"])
+def test_zero3_bf16_offload(tmp_path, model_dir, offload):
+    ac = {"mode": "full", "every": 1, "offload": True}
+    _, events, _ = train(str(tmp_path), model_dir, **{**GPU, "distributed.strategy": "zero3", "distributed.offload": offload,
+                                                       "train.activation_checkpointing": ac})
+    assert events[0]["wrapping"]["param_dtype"] == "bfloat16" and events[0]["activation_checkpointing"]["offload"]
+    _falls(events, 2.0)
+
+
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
-def test_nccl_two_ranks_match_one(tmp_path, model_dir):
-    common = {**GPU, "train.max_steps": 6, "checkpoint.save_steps": 3}
+@pytest.mark.parametrize("strategy", ["ddp", "zero3"])
+def test_nccl_two_ranks_match_one(tmp_path, model_dir, strategy):
+    common = {**GPU, "train.max_steps": 6, "checkpoint.save_steps": 3, "distributed.strategy": strategy}
     _, one, _ = train(str(tmp_path), model_dir, name="one", micro_batch_size=2, accumulation=2, world_size=1, **common)
     spec, two, _ = train(str(tmp_path), model_dir, name="two", nproc=2, micro_batch_size=1, accumulation=2, world_size=2, **common)
     a, b = losses(one), losses(two)

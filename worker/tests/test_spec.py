@@ -13,7 +13,7 @@ from whet_worker import spec as S
 from whet_worker.errors import SpecError
 
 SCHEMA = os.path.join(shards.REPO, "schema", "runspec.schema.json")
-PRIMITIVE = {str: "string", int: "integer", float: "number", bool: "boolean"}
+PRIMITIVE = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object"}
 
 
 def _split_nullable(node: dict):
@@ -73,11 +73,11 @@ def test_valid_spec_loads(tmp_path):
 @pytest.mark.parametrize(
     "mutate, words",
     [
-        (lambda s: s.update(spec_version=2), "spec_version"),
+        (lambda s: s.update(spec_version=1), "spec_version"),
         (lambda s: s["train"].pop("seed"), "train.seed"),
         (lambda s: s["model"].update(extra=1), "model.extra"),
         (lambda s: s["train"].update(max_steps="10"), "train.max_steps"),
-        (lambda s: s["train"].update(gradient_checkpointing=1), "train.gradient_checkpointing"),
+        (lambda s: s["train"]["activation_checkpointing"].update(offload=1), "train.activation_checkpointing.offload"),
         (lambda s: s["precision"].update(compute_dtype="fp8"), "precision.compute_dtype"),
         (lambda s: s["method"].update(finetuning_type="lora"), "method.lora"),
         (lambda s: s["train"].update(global_batch_rows=5), "global_batch_rows"),

@@ -42,7 +42,7 @@ def test_loss_falls_and_export_loads(tmp_path, model_dir, validate_event, finetu
     over = {"train.max_steps": 30, "train.logging_steps": 1}
     if finetuning == "lora":
         over.update({"method.finetuning_type": "lora", "method.lora": LORA, "train.learning_rate": 1e-2,
-                     "train.gradient_checkpointing": True})
+                     "train.activation_checkpointing": {"mode": "full", "every": 1, "offload": False}})
     spec, events, r = train(str(tmp_path), model_dir, **over)
     _check_events(events, validate_event, 30)
     assert r.stdout == ""  # events go to the file only; logs to stderr

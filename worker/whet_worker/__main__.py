@@ -34,11 +34,22 @@ def cmd_train(spec_path: str) -> int:
 
     from .faults import StopFlag
     from .train import Progress
+    from .watch import Heartbeat
 
     events = Events(spec.events_path, rank)
     stop = StopFlag(rank)
     stop.install()
     progress = Progress()
+    heartbeat = Heartbeat(progress, rank).start()
+    code = EXIT_INTERNAL
+    try:
+        code = _train(spec, rank, events, stop, progress)
+    finally:
+        heartbeat.stop(code)
+    return code
+
+
+def _train(spec, rank, events, stop, progress) -> int:
     d = None
     try:
         from . import dist, train
@@ -63,6 +74,11 @@ def cmd_train(spec_path: str) -> int:
                          step=progress.step, traceback=tb, **mem)
             log(rank, f"OOM in {progress.phase}: {e}")
             return EXIT_OOM
+        bad_weights = _bad_weights(e, spec) if progress.phase == "setup" else None
+        if bad_weights:
+            events.error("MODEL_INVALID", bad_weights, phase="setup", step=progress.step, traceback=tb)
+            log(rank, tb)
+            return EXIT_SPEC
         if isinstance(e, FaultInjected):
             code, message = "FAULT_INJECTED", str(e)
         elif is_peer_failure(e):
@@ -72,6 +88,19 @@ def cmd_train(spec_path: str) -> int:
         events.error(code, message, phase=progress.phase, step=progress.step, traceback=tb)
         log(rank, tb)
         return EXIT_INTERNAL
+
+
+def _bad_weights(e: BaseException, spec):
+    """A model folder whose weight files cannot be read is the user's to fix, not a bug: the CLI
+    checks that weight files exist, only loading them shows they are truncated or not weights."""
+    name = type(e).__name__
+    text = str(e)
+    if name == "SafetensorError" or "safetensors" in type(e).__module__ or "deserializing header" in text or (
+        isinstance(e, (OSError, ValueError, EOFError)) and spec.model.path in text
+    ):
+        return (f"{spec.model.path}: the weights could not be loaded ({name}: {text}). The files are damaged or not "
+                "weights: check that the download finished (compare the file sizes), or download the model again.")
+    return None
 
 
 def _log_to_rank_file() -> None:
@@ -91,6 +120,9 @@ def _log_to_rank_file() -> None:
 
 def main(argv=None) -> None:
     _log_to_rank_file()
+    from .watch import install_stack_dump
+
+    install_stack_dump()
     # The worker reads local folders only and must never reach for the network; progress bars
     # would only clutter the per-rank logs.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -100,7 +132,15 @@ def main(argv=None) -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="run one training job from a RunSpec")
     t.add_argument("--spec", required=True)
+    c = sub.add_parser("chat", help="generate for `whet chat`: NDJSON requests on stdin, tokens on stdout")
+    c.add_argument("--model", required=True)
+    c.add_argument("--base-model")
+    c.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     args = p.parse_args(argv)
+    if args.cmd == "chat":
+        from . import chat
+
+        sys.exit(chat.main(args.model, args.base_model, args.device))
     if args.cmd == "train":
         code = cmd_train(args.spec)
         if code == 0:

@@ -1,4 +1,9 @@
-"""Process topology from torchrun's environment; a plain process is world size 1, no group."""
+"""Process topology from torchrun's environment.
+
+A plain process is world size 1, with no process group under DDP; sharded strategies and the
+DeepSpeed engine need a group (a device mesh, collectives) even alone, so they get a one-rank group
+on an in-memory store.
+"""
 
 import os
 from dataclasses import dataclass
@@ -7,6 +12,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from .envcheck import check_same_environment
 from .errors import SpecError
 
 
@@ -60,7 +66,13 @@ def setup(spec) -> Dist:
         device = torch.device("cuda", local)
     else:
         device = torch.device("cpu")
+    kwargs = {"device_id": device} if device.type == "cuda" else {}
     if world > 1:
-        kwargs = {"device_id": device} if device.type == "cuda" else {}
-        dist.init_process_group(backend=d.backend, timeout=timedelta(minutes=30), **kwargs)
+        # The launcher sets WHET_COLLECTIVE_TIMEOUT_S below its stall watchdog, so a hung
+        # collective ends as the backend's own error rather than a silent wait.
+        timeout = timedelta(seconds=float(os.environ.get("WHET_COLLECTIVE_TIMEOUT_S", "1800")))
+        dist.init_process_group(backend=d.backend, timeout=timeout, **kwargs)
+        check_same_environment(world, device)
+    elif d.strategy != "ddp" or d.engine == "deepspeed":
+        dist.init_process_group(backend=d.backend, store=dist.HashStore(), rank=0, world_size=1, **kwargs)
     return Dist(rank, world, local, device)

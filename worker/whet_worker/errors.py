@@ -7,8 +7,10 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_SPEC = 2
 EXIT_OOM = 3
-EXIT_FAULT_EXIT = 3  # the injected "exit" fault mimics a rank dying with os._exit(3)
 EXIT_NAN = 4
+# The injected "exit" fault: a rank dying without a word. Deliberately none of the codes above,
+# so the supervisor cannot mistake it for an OOM or a NaN.
+EXIT_FAULT_EXIT = 7
 
 
 class WorkerError(Exception):

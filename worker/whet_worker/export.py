@@ -1,7 +1,10 @@
 """The final Hugging Face folder: weights in save_dtype, config, generation config, tokenizer.
 
-Written to a temporary folder and renamed, then loaded back with transformers and compared with
-the trained weights, and test-generated; a model that fails this is not called done.
+The engine gathers every weight whole onto rank 0 (a collective); rank 0 fills an unwrapped copy
+of the model in host memory with them and exports that, so DDP, FSDP2 shards, offloaded masters and
+DeepSpeed all end in the same code. Written to a temporary folder and renamed, then loaded back
+with transformers and compared with the trained weights, and test-generated; a model that fails
+this is not called done.
 """
 
 import os
@@ -10,7 +13,7 @@ import shutil
 import torch
 
 from .errors import WorkerError
-from .model import DTYPES
+from .model import DTYPES, build_model
 
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -26,6 +29,37 @@ TOKENIZER_FILES = (
 
 def _fail(message: str):
     return WorkerError("EXPORT_FAILED", message, phase="export")
+
+
+def rebuild(spec, state: dict, buffers: dict):
+    """The trained model, unwrapped, in host memory: weights from `state`, buffers copied (the
+    non-persistent ones, such as rotary tables, are in no state dict)."""
+    model = build_model(spec, torch.device("cpu"), DTYPES[spec.precision.master_dtype], empty=True)
+    bad = [k for k, v in state.items() if v.numel() == 0]
+    if bad:
+        raise _fail(f"gathered weights {bad[:4]} are empty")
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shapes that do not match the config
+        raise _fail(f"gathered weights do not fit the model: {e}") from e
+    # A tied weight may come under one of its names only; tie_weights() restores the other.
+    model.tie_weights()
+    missing = [k for k in missing if k not in _tied_names(model)]
+    if missing or unexpected:
+        raise _fail(f"gathered weights do not fit the model: missing {missing[:4]}, unexpected {unexpected[:4]}")
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            buf.copy_(buffers[name])
+    return model
+
+
+def _tied_names(model) -> set[str]:
+    seen, tied = {}, set()
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if p in seen:
+            tied.add(name)
+        seen.setdefault(p, name)
+    return tied
 
 
 def export(spec, model, device: torch.device, log=print) -> str:

@@ -1,4 +1,9 @@
-"""Test-only fault injection (spec.fault) and graceful stop on SIGTERM/SIGINT."""
+"""Test-only fault injection (spec.fault) and graceful stop on SIGTERM/SIGINT.
+
+A fault is set with WHET_FAULT=kind:rank:step on `whet train` and fires once: the supervisor
+drops it from the spec of every restart (an OOM retry, an auto_resume, a --resume), so a
+recovered run shows what recovery does rather than failing again the same way.
+"""
 
 import os
 import signal

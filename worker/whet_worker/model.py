@@ -15,21 +15,26 @@ def has_weights(path: str) -> bool:
     return any(glob.glob(os.path.join(path, p)) for p in WEIGHT_PATTERNS)
 
 
-def build_model(spec, device: torch.device):
+def build_model(spec, device: torch.device, trainable_dtype: torch.dtype, empty: bool = False):
+    """The model the spec asks for, trainable weights in trainable_dtype, a LoRA base in frozen_dtype.
+
+    Random weights are drawn on `device` (fast, and every rank draws the same ones from the seed);
+    pretrained weights load into host memory and move when the model is wrapped. empty: uninitialized
+    host memory, to be filled from a state dict (export).
+    """
     from transformers import AutoConfig, AutoModelForCausalLM
 
     m = spec.model
     if not os.path.isfile(os.path.join(m.path, "config.json")):
         raise WorkerError("MODEL_INVALID", f"{m.path} has no config.json", EXIT_SPEC, phase="setup")
     lora = spec.method.finetuning_type == "lora"
-    # LoRA keeps the frozen base in frozen_dtype; full fine-tuning trains master_dtype weights.
-    load_dtype = DTYPES[spec.precision.frozen_dtype if lora else spec.precision.master_dtype]
+    load_dtype = DTYPES[spec.precision.frozen_dtype] if lora else trainable_dtype
     config = AutoConfig.from_pretrained(m.path)
     config.use_cache = False
-    if m.random_init:
+    if empty or m.random_init:
         torch.manual_seed(spec.train.seed)
-        model = AutoModelForCausalLM.from_config(config, attn_implementation=m.attn_implementation)
-        model = model.to(load_dtype)
+        with torch.device("meta" if empty else device):
+            model = AutoModelForCausalLM.from_config(config, dtype=load_dtype, attn_implementation=m.attn_implementation)
     else:
         if not has_weights(m.path):
             raise WorkerError(
@@ -42,18 +47,14 @@ def build_model(spec, device: torch.device):
         model = AutoModelForCausalLM.from_pretrained(
             m.path, config=config, dtype=load_dtype, attn_implementation=m.attn_implementation
         )
-    model.to(device)
-
-    if spec.train.gradient_checkpointing:
-        # Non-reentrant checkpointing works with frozen inputs (LoRA) and with DDP.
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-
     if lora:
-        model = _add_lora(model, spec)
+        model = _add_lora(model, spec, trainable_dtype)
+    if empty:
+        model.to_empty(device="cpu")
     return model
 
 
-def _add_lora(model, spec):
+def _add_lora(model, spec, trainable_dtype: torch.dtype):
     from peft import LoraConfig, get_peft_model
 
     lo = spec.method.lora
@@ -69,11 +70,11 @@ def _add_lora(model, spec):
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, cfg)
-    # Adapter weights are the master copy: always float32, whatever the frozen base is.
-    master = DTYPES[spec.precision.master_dtype]
+    # Adapter weights are trained in trainable_dtype (the fp32 master unless an offloaded optimizer
+    # holds the master), whatever the frozen base is.
     for p in model.parameters():
-        if p.requires_grad and p.dtype != master:
-            p.data = p.data.to(master)
+        if p.requires_grad and p.dtype != trainable_dtype:
+            p.data = p.data.to(trainable_dtype)
     return model
 
 
@@ -81,10 +82,3 @@ def param_counts(model) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return trainable, total
-
-
-def base_model(model):
-    """The module to save and export: unwraps DDP, keeps PEFT's wrapper."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    return model.module if isinstance(model, DistributedDataParallel) else model

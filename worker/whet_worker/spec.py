@@ -55,6 +55,13 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
+class ActivationCheckpointingSpec:
+    mode: Literal["none", "selective", "full"]
+    every: int
+    offload: bool
+
+
+@dataclass(frozen=True)
 class TrainSpec:
     micro_batch_size: int
     gradient_accumulation_steps: int
@@ -72,7 +79,7 @@ class TrainSpec:
     max_grad_norm: float
     seed: int
     logging_steps: int
-    gradient_checkpointing: bool
+    activation_checkpointing: ActivationCheckpointingSpec
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,10 @@ class PrecisionSpec:
 class DistributedSpec:
     device: Literal["cuda", "cpu"]
     backend: Literal["nccl", "gloo"]
-    strategy: Literal["ddp"]
+    strategy: Literal["ddp", "zero1", "zero2", "zero3"]
+    offload: Literal["none", "optimizer", "params+optimizer"]
+    engine: Literal["torch", "deepspeed"]
+    deepspeed_config: Optional[dict]
     world_size: int
     nproc_per_node: int
     nnodes: int

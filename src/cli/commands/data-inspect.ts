@@ -2,10 +2,10 @@
 import { dirname, resolve } from "node:path";
 import { parse, intOption } from "../args.ts";
 import { loadConfig } from "../../config/load.ts";
-import { inspectData } from "../../data/index.ts";
+import { datasetOptions, inspectSample } from "../../data/index.ts";
 import { resolveModel } from "../../runs/model.ts";
 import { QUICKSTART_CONFIG } from "../../runs/prepare.ts";
-import { WhetError } from "../../errors.ts";
+import { WhetError, renderProblem } from "../../errors.ts";
 import type { Command } from "./index.ts";
 
 const OPTIONS = {
@@ -41,24 +41,25 @@ export const dataInspectCommand: Command = {
     const { config } = loadConfig(configPath, overrides);
     const configDir = dirname(configPath);
     const model = resolveModel(config.model_name_or_path, { configDir, randomInit: true, where: `${configPath} model_name_or_path` });
-    const datasets = config.dataset.split(",").map((s: string) => s.trim()).filter(Boolean);
-    const dataset = values.dataset ?? datasets[0]!;
+    const data = datasetOptions(config);
+    const dataset = values.dataset ?? data.datasets[0]!;
     const color = values["no-color"] ? false : values.color ? true : Boolean(process.stdout.isTTY);
-    const text = await inspectData({
+    const { text, warnings } = await inspectSample({
       dataset,
-      datasetDir: config.dataset_dir,
+      datasetDir: data.datasetDir,
       configDir,
-      stage: config.stage,
-      template: config.template,
+      stage: data.stage,
+      template: data.template ?? null,
       tokenizerDir: model.path,
-      cutoffLen: config.cutoff_len,
-      trainOnPrompt: config.train_on_prompt,
-      maskHistory: config.mask_history,
-      placeholders: config.dataset_placeholders,
+      cutoffLen: data.cutoffLen,
+      trainOnPrompt: data.trainOnPrompt ?? false,
+      maskHistory: data.maskHistory ?? false,
+      placeholders: data.placeholders ?? null,
       index: intOption(values.index, "index") ?? 0,
       color,
       maxTokens: intOption(values["max-tokens"], "max-tokens"),
     });
+    for (const w of warnings) process.stderr.write(`warning: ${renderProblem(w)}\n`);
     process.stdout.write(text + "\n");
     return 0;
   },

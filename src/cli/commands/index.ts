@@ -7,6 +7,7 @@ import { doctorCommand } from "./doctor.ts";
 import { importCommand } from "./import.ts";
 import { uiCommand } from "./ui.ts";
 import { watchCommand } from "./watch.ts";
+import { chatCommand } from "./chat.ts";
 
 export interface Command {
   name: string;
@@ -15,4 +16,4 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-export const commands: Command[] = [trainCommand, planCommand, dataInspectCommand, doctorCommand, importCommand, uiCommand, watchCommand, launchSlurmCommand];
+export const commands: Command[] = [trainCommand, planCommand, dataInspectCommand, doctorCommand, importCommand, uiCommand, watchCommand, launchSlurmCommand, chatCommand];

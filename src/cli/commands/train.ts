@@ -3,15 +3,18 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { WhetError, renderProblem } from "../../errors.ts";
 import { parse, intOption } from "../args.ts";
-import { prepareRun, QUICKSTART_CONFIG, type PreparedRun } from "../../runs/prepare.ts";
+import { parse as parseYaml } from "yaml";
+import { prepareRun, QUICKSTART_CONFIG, type PreparedRun, type PrepareOptions } from "../../runs/prepare.ts";
 import { createRunDir, listCheckpoints, readJson } from "../../runs/rundir.ts";
 import { torchrunArgv, launchEnv, shellLine, type LaunchPlan } from "../../launch/torchrun.ts";
-import { supervise, type SuperviseResult } from "../../launch/supervisor.ts";
-import { findPython, workerEnv } from "../../launch/python.ts";
+import { findPython } from "../../launch/python.ts";
+import { DEFAULT_STALL } from "../../launch/heartbeat.ts";
+import { runWithRecovery, planSummary, type AttemptIo, type RecoveryPolicy } from "../../recover/loop.ts";
 import { TerminalProgress } from "../../progress/terminal.ts";
 import { tensorboardSink } from "../../tensorboard/sink.ts";
+import { startGpuSampler } from "../../gpu-sampler/sampler.ts";
+import { startReportSinks } from "../../sinks/index.ts";
 import { quickDoctor, saveReport } from "../../doctor/index.ts";
-import { loss } from "../../progress/format.ts";
 import { configKeyHelp } from "../../config/help.ts";
 import type { RunSpec } from "../../spec/runspec.ts";
 import type { Command } from "./index.ts";
@@ -28,6 +31,9 @@ const OPTIONS = {
   "master-port": { type: "string" },
   python: { type: "string" },
   "runs-dir": { type: "string" },
+  "max-retries": { type: "string" },
+  "stall-timeout": { type: "string" },
+  force: { type: "boolean" },
 } as const;
 
 const HELP = `Usage: whet train [CONFIG] [key=value ...] [options]
@@ -46,6 +52,19 @@ Options:
   --master-port P      rendezvous port on the master node (default 29500)
   --python PATH        the Python that runs the worker (default: $WHET_PYTHON, then ./.venv)
   --runs-dir DIR       where new run directories go (default ./runs)
+  --max-retries N      OOM retries, and auto_resume restarts, at most N each (default 3)
+  --stall-timeout S    a rank with no progress for max(10 × median step time, S) seconds is a
+                       stall: stacks dumped, job stopped (default 120)
+  --force              launch on GPUs even when the memory planner predicts the run will not fit
+
+Before launch on GPUs the planner predicts each GPU's memory: sharding: auto becomes the fastest
+setting predicted to fit, and a run predicted not to fit is refused with the numbers and the
+nearest setting that fits (--force launches it anyway).
+
+Recovery: out of memory retries from the last checkpoint with a smaller micro-batch (same global
+batch), then more checkpointing, sharding, offload. With auto_resume: true a rank that died or
+stalled restarts the job from the last checkpoint. Ctrl-C writes a checkpoint at the next step
+boundary and stops; a second Ctrl-C stops at once.
 
 Config keys (LLaMA-Factory names where the concept exists):
 `;
@@ -71,18 +90,19 @@ export const trainCommand: Command = {
     }
 
     const human = (text: string) => process.stderr.write(text + "\n");
-    const prepared = values.resume
-      ? resumeRun(paths[0], values.python)
-      : await prepareRun({
-          configPath: paths[0],
-          overrides,
-          device,
-          nproc: intOption(values.nproc, "nproc"),
-          nnodes,
-          python: values.python,
-          runsRoot: values["runs-dir"],
-          onProgress: progressBar(),
-        });
+    const prepareOptions: PrepareOptions = {
+      configPath: paths[0],
+      overrides,
+      device,
+      nproc: intOption(values.nproc, "nproc"),
+      nnodes,
+      python: values.python,
+      runsRoot: values["runs-dir"],
+      onProgress: progressBar(),
+      force: values.force === true,
+      nodeRank,
+    };
+    const prepared = values.resume ? resumeRun(paths[0], values.python) : await prepareRun(prepareOptions);
     for (const w of prepared.warnings) human(`warning: ${renderProblem(w)}`);
     const plan: LaunchPlan = {
       python: prepared.python,
@@ -96,6 +116,19 @@ export const trainCommand: Command = {
     };
     const argvLaunch = torchrunArgv(plan);
     const env = launchEnv(plan);
+    const cfg = prepared.config ?? {};
+    const num = (v: unknown) => (typeof v === "number" && v >= 0 ? v : undefined);
+    const maxRetries = intOption(values["max-retries"], "max-retries") ?? num(cfg.max_retries) ?? 3;
+    const policy: RecoveryPolicy = {
+      autoResume: prepared.autoResume ?? false,
+      maxRestarts: maxRetries,
+      maxOomRetries: maxRetries,
+      stall: {
+        factor: num(cfg.stall_factor) ?? DEFAULT_STALL.factor,
+        floorS: floatOption(values["stall-timeout"], "stall-timeout") ?? num(cfg.stall_timeout_s) ?? DEFAULT_STALL.floorS,
+        slowPhaseS: Number(env.WHET_COLLECTIVE_TIMEOUT_S) + 300,
+      },
+    };
 
     if (values["dry-run"]) {
       const out = { spec: prepared.spec, launch: { argv: argvLaunch, env, command: shellLine(argvLaunch, env) }, notes: prepared.notes };
@@ -107,11 +140,34 @@ export const trainCommand: Command = {
       }
       return 0;
     }
-    return launch(prepared, argvLaunch, env, Boolean(values.json), human);
+    const io: AttemptIo = {
+      command: (spec) => ({ argv: torchrunArgv({ ...plan, specPath: join(spec.run_dir, "spec.json") }), env: { ...env } }),
+      reprepare: values.resume
+        ? undefined
+        : (extra, resumeFrom) =>
+            prepareRun({ ...prepareOptions, overrides: [...overrides, ...extra], onProgress: undefined, retry: { runDir: prepared.spec.run_dir, resumeFrom }, fault: null }),
+      view: () => {
+        const view = new TerminalProgress();
+        const metrics = tensorboardSink(prepared.spec.run_dir);
+        return {
+          onEvent: (e, line) => {
+            if (values.json) process.stdout.write(line + "\n");
+            view.onEvent(e);
+            metrics.onEvent(e);
+          },
+          close: () => {
+            view.finish();
+            metrics.close();
+          },
+        };
+      },
+      human,
+    };
+    return launch(prepared, env, policy, io, human);
   },
 };
 
-async function launch(p: PreparedRun, argv: string[], env: Record<string, string>, json: boolean, human: (s: string) => void): Promise<number> {
+async function launch(p: PreparedRun, env: Record<string, string>, policy: RecoveryPolicy, io: AttemptIo, human: (s: string) => void): Promise<number> {
   const spec = p.spec;
   createRunDir(spec.run_dir, { configText: p.configText, spec, plan: planSummary(spec) });
   if (spec.distributed.device === "cuda" && spec.distributed.nproc_per_node > 1) {
@@ -128,60 +184,16 @@ async function launch(p: PreparedRun, argv: string[], env: Record<string, string
   }
   human(`run: ${spec.run_dir}`);
   for (const n of p.notes) human(`  ${n}`);
-  const view = new TerminalProgress();
-  const metrics = tensorboardSink(spec.run_dir);
-  const result = await supervise({
-    argv,
-    env: workerEnv({ ...env, WHET_RANK_LOG_DIR: join(spec.run_dir, "logs") }),
-    eventsPath: spec.events_path,
-    launcherLog: join(spec.run_dir, "logs", "launcher.log"),
-    onEvent: (e, line) => {
-      if (json) process.stdout.write(line + "\n");
-      view.onEvent(e);
-      metrics.onEvent(e);
-    },
-    onGarbage: (reason) => human(`warning: unreadable event line skipped (${reason})`),
-  });
-  view.finish();
-  metrics.close();
-  return report(result, spec, human);
-}
-
-function report(r: SuperviseResult, spec: RunSpec, human: (s: string) => void): number {
-  if (r.done && r.exitCode === 0) {
-    human(`done: ${r.done.steps} steps, loss ${loss(r.done.first_loss)} -> ${loss(r.done.last_loss)}`);
-    human(`export: ${r.done.export_dir}`);
-    return 0;
+  // GPU samples (gpu.jsonl) and the W&B / MLflow sidecars follow the run beside the supervisor;
+  // both must stop with it, or a leftover child would keep `whet train` alive.
+  const gpus = startGpuSampler({ runDir: spec.run_dir, device: spec.distributed.device });
+  const reportTo = p.config ? p.config.report_to : savedKey(p.configText, "report_to");
+  const sinks = startReportSinks({ runDir: spec.run_dir, eventsPath: spec.events_path, reportTo, python: p.python, onWarning: (m) => human(`warning: ${m}`) });
+  try {
+    return await runWithRecovery(p, policy, io);
+  } finally {
+    await Promise.all([gpus.stop(), sinks.stop()]);
   }
-  const logs = join(spec.run_dir, "logs");
-  if (r.interrupted) {
-    const last = listCheckpoints(spec.run_dir).pop();
-    human(`stopped at step ${r.lastStep}.` + (last ? ` Continue with: whet train --resume ${spec.run_dir}` : " No checkpoint was written."));
-    return 130;
-  }
-  const first = r.errors[0];
-  if (first) {
-    human(`failed: rank ${first.rank} reported ${first.code} at step ${first.step ?? r.lastStep}${first.phase ? ` (${first.phase})` : ""}: ${first.message}`);
-    human(`logs: ${join(logs, `rank-${first.rank}.log`)} and ${join(logs, "launcher.log")}`);
-    return 1;
-  }
-  const f = r.failure;
-  const how = f?.signal ? `was killed by ${f.signal}` : f?.exitCode !== null && f?.exitCode !== undefined ? `exited with code ${f.exitCode}` : `exited with code ${r.exitCode}`;
-  const rank = f?.rank ?? null;
-  human(`failed: ${rank === null ? "the launcher" : `rank ${rank}`} ${how} after step ${r.lastStep}; every other rank was stopped.`);
-  human(`logs: ${rank === null ? join(logs, "launcher.log") : `${join(logs, `rank-${rank}.log`)} and ${join(logs, "launcher.log")}`}`);
-  return 1;
-}
-
-function planSummary(spec: RunSpec) {
-  return {
-    world_size: spec.distributed.world_size,
-    micro_batch_size: spec.train.micro_batch_size,
-    gradient_accumulation_steps: spec.train.gradient_accumulation_steps,
-    global_batch_rows: spec.train.global_batch_rows,
-    max_steps: spec.train.max_steps,
-    precision: spec.precision,
-  };
 }
 
 /** --resume RUN_DIR: the run's own spec, continued from its newest complete checkpoint. */
@@ -192,19 +204,39 @@ function resumeRun(arg: string | undefined, python: string | undefined): Prepare
   const runDir = resolve(arg);
   const specPath = join(runDir, "spec.json");
   if (!existsSync(specPath)) throw new WhetError("RUN_NOT_FOUND", [{ where: runDir, message: "holds no spec.json, so it is not a whet run directory." }]);
-  const last = listCheckpoints(runDir).pop();
+  const last = listCheckpoints(runDir, { complete: true }).pop();
   if (!last) throw new WhetError("RUN_NOT_FOUND", [{ where: runDir, message: "has no complete checkpoint to resume from. Start the run again instead." }]);
   const spec = readJson<RunSpec>(specPath);
   if (!existsSync(spec.data.shard_dir)) {
     throw new WhetError("RUN_NOT_FOUND", [{ where: spec.data.shard_dir, message: "the run's token shards are gone from the cache. Start the run again from its config." }]);
   }
+  const configText = readFileSync(join(runDir, "config.yaml"), "utf8");
   return {
-    configText: readFileSync(join(runDir, "config.yaml"), "utf8"),
-    spec: { ...spec, checkpoint: { ...spec.checkpoint, resume_from: last.path } },
+    configText,
+    // A fault injected into the first run is not injected again.
+    spec: { ...spec, fault: null, checkpoint: { ...spec.checkpoint, resume_from: last.path } },
     notes: [`resuming from ${last.path}`],
     warnings: [],
     python: findPython(python),
+    autoResume: savedKey(configText, "auto_resume") === true,
   };
+}
+
+/** A key of a run's saved config.yaml that is not in spec.json (auto_resume, report_to). */
+function savedKey(configText: string, key: string): unknown {
+  try {
+    const doc = parseYaml(configText) as Record<string, unknown> | null;
+    return doc?.[key];
+  } catch {
+    return undefined;
+  }
+}
+
+function floatOption(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new WhetError("USAGE", [{ where: `--${name}`, message: `must be a positive number of seconds, got "${String(v)}".` }]);
+  return n;
 }
 
 function progressBar() {

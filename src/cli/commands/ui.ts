@@ -16,9 +16,10 @@ const OPTIONS = {
 
 const HELP = `Usage: whet ui [--port P] [--host H] [--runs-dir DIR]
 
-A dashboard in the browser: the runs in DIR with their state, live curves of a running run,
-the saved curves of a finished one, a form that checks a config and launches it, stop and
-resume buttons, and a comparison of runs.
+A dashboard in the browser: the runs in DIR with their state, live curves of a running run
+(loss, learning rate, tokens/s, MFU and the step breakdown when reported, every GPU's memory and
+utilisation), the saved curves of a finished one, a form that checks a config and launches it,
+stop and resume buttons, and a comparison of runs.
 
 Options:
   --port P         port to listen on (default 7070; 0 picks a free one)

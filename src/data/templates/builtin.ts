@@ -18,6 +18,7 @@ export function builtinTemplate(def: BuiltinDef, tokens: TemplateTokens): ChatTe
     name: def.name,
     source: `builtin:${sourceOf(def)}:${JSON.stringify(tokens)}`,
     render: (messages) => renderBuiltin(def, tokens, messages),
+    rendersTools: false,
   };
 }
 

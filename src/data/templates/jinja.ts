@@ -35,6 +35,7 @@ export function jinjaTemplate(source: string, tokens: TemplateTokens): ChatTempl
   return {
     name: "jinja",
     source: `jinja:${source}:${JSON.stringify(tokens)}`,
+    rendersTools: /\btools\b/.test(source),
     render: (messages, toolsText) => {
       let tools: unknown;
       if (toolsText !== undefined) {

@@ -15,6 +15,8 @@ export interface ChatTemplate {
   /** Everything that decides the rendered bytes (for the cache key). */
   source: string;
   render(messages: Message[], tools?: string): Segment[];
+  /** Whether tool definitions (a dataset's tools column) appear in the rendered text. */
+  rendersTools: boolean;
 }
 
 /** Special tokens of the tokenizer that templates may use. */

@@ -1,4 +1,4 @@
-// A line chart over steps (uPlot: small, fast with thousands of live points).
+// A line chart over steps or over time (uPlot: small, fast with thousands of live points).
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
@@ -9,6 +9,12 @@ export interface Line {
   color: string;
   dash?: boolean;
   points?: boolean;
+  /** Fill below the line (stacked charts draw their top layer first). */
+  fill?: string;
+  /** Values the legend shows instead of the drawn ones (a stacked layer's own size). */
+  legend?: (number | null)[];
+  /** Bridge nulls (default true); false breaks the line there. */
+  spanGaps?: boolean;
 }
 
 interface Props {
@@ -17,6 +23,11 @@ interface Props {
   lines: Line[];
   testId?: string;
   yLog?: boolean;
+  /** A fixed y range, e.g. [0, 100] for percentages. */
+  yRange?: [number, number];
+  /** x is unix time in seconds (drawn as clock time), not steps. */
+  xTime?: boolean;
+  emptyText?: string;
   height?: number;
 }
 
@@ -26,11 +37,23 @@ function tick(v: number): string {
   return Math.abs(v) < 0.01 ? v.toExponential(1) : String(Number(v.toPrecision(4)));
 }
 
+/** Steps are whole numbers: no tick at step 1.5. */
+const STEP_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 25_000, 50_000, 100_000, 200_000, 500_000, 1_000_000];
+
+/** Clock-time ticks of whole seconds; long runs drop the seconds. */
+const TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400];
+function clock(u: uPlot, ticks: number[]): string[] {
+  const span = (u.scales.x?.max ?? 0) - (u.scales.x?.min ?? 0);
+  return ticks.map((t) => new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", ...(span < 3600 ? { second: "2-digit" } : {}) }));
+}
+
 export const COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"];
 
-export function Chart({ title, x, lines, testId, yLog, height = 220 }: Props) {
+export function Chart({ title, x, lines, testId, yLog, yRange, xTime, emptyText = "no steps yet", height = 220 }: Props) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
+  const current = useRef(lines);
+  current.current = lines;
   const shape = lines.map((l) => l.label).join("|");
 
   useEffect(() => {
@@ -40,17 +63,29 @@ export function Chart({ title, x, lines, testId, yLog, height = 220 }: Props) {
       height,
       legend: { show: true },
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: false }, y: yLog ? { distr: 3 } : {} },
-      axes: [{ label: "step", stroke: "#6b7280", grid: { stroke: "#eef0f3" } }, { stroke: "#6b7280", grid: { stroke: "#eef0f3" }, size: 60, values: (_u, ticks) => ticks.map(tick) }],
+      scales: { x: { time: Boolean(xTime) }, y: yLog ? { distr: 3 } : yRange ? { range: yRange } : {} },
+      axes: [
+        { label: xTime ? "time" : "step", stroke: "#6b7280", grid: { stroke: "#eef0f3" }, ...(xTime ? { incrs: TIME_INCRS, values: clock, space: 70 } : { incrs: STEP_INCRS }) },
+        { stroke: "#6b7280", grid: { stroke: "#eef0f3" }, size: 60, values: (_u, ticks) => ticks.map(tick) },
+      ],
       series: [
-        { label: "step" },
-        ...lines.map((l) => ({
+        { label: xTime ? "time" : "step" },
+        ...lines.map((l, i) => ({
           label: l.label,
           stroke: l.color,
+          fill: l.fill,
           width: 1.75,
           dash: l.dash ? [6, 4] : undefined,
-          spanGaps: true,
+          spanGaps: l.spanGaps ?? true,
           points: { show: l.points ?? false, size: 6, fill: l.color },
+          ...(l.legend
+            ? {
+                value: (_u: uPlot, _v: number | null, _s: number, idx: number | null) => {
+                  const v = idx === null ? null : current.current[i]?.legend?.[idx];
+                  return v === null || v === undefined ? "--" : tick(v);
+                },
+              }
+            : {}),
         })),
       ],
     };
@@ -62,7 +97,7 @@ export function Chart({ title, x, lines, testId, yLog, height = 220 }: Props) {
       plot.current?.destroy();
       plot.current = null;
     };
-  }, [shape, yLog, height]);
+  }, [shape, yLog, xTime, height]);
 
   useEffect(() => {
     plot.current?.setData([x, ...lines.map((l) => l.values)] as uPlot.AlignedData);
@@ -72,7 +107,7 @@ export function Chart({ title, x, lines, testId, yLog, height = 220 }: Props) {
     <section class="card chart" data-testid={testId} data-points={x.length}>
       <h3>{title}</h3>
       <div ref={box} class="plot" />
-      {x.length === 0 && <p class="muted empty">no steps yet</p>}
+      {x.length === 0 && <p class="muted empty">{emptyText}</p>}
     </section>
   );
 }

@@ -16,9 +16,10 @@ interface Comparison {
 function loadModel(id: string): Promise<RunModel> {
   return new Promise((resolve, reject) => {
     const m = emptyModel();
-    new ReplaySource(id).start({
+    new ReplaySource(id, false).start({
       onEvent: (e) => applyEvent(m, e),
       onSkipped: () => undefined,
+      onGpu: () => undefined,
       onStatus: () => undefined,
       onEnd: () => resolve(m),
       onError: (msg) => reject(new Error(msg)),

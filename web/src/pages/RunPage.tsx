@@ -1,12 +1,13 @@
-// One run: its state and controls, the curves (live or replayed), checkpoints, warnings and
-// errors, and what it was launched with.
+// One run: its state and controls, the curves (live or replayed), its GPUs, checkpoints, warnings
+// and errors, and what it was launched with.
 import { useEffect, useState } from "preact/hooks";
 import { get, post, runPath, type RunDetail } from "../api.ts";
 import { useRun } from "../run/useRun.ts";
-import { eta, progressLine } from "../run/model.ts";
+import { eta, latest, progressLine } from "../run/model.ts";
 import { ErrorBox, Progress, StatusBadge } from "../components/Status.tsx";
 import { Curves } from "../components/Curves.tsx";
 import { Details } from "../components/RunDetails.tsx";
+import { GpuTable } from "../components/Gpus.tsx";
 import { bytes, count, duration, gib, loss, sci } from "../format.ts";
 
 export function RunPage({ id }: { id: string }) {
@@ -39,6 +40,7 @@ export function RunPage({ id }: { id: string }) {
   const now = run.ended ? p.lastTime : Date.now() / 1000;
   const lastIdx = run.model.step.length - 1;
   const at = (k: keyof typeof run.model.series) => (lastIdx >= 0 ? run.model.series[k][lastIdx] ?? null : null);
+  const mfu = latest(run.model.series.mfu);
 
   const act = async (what: "stop" | "resume") => {
     setBusy(true);
@@ -92,17 +94,21 @@ export function RunPage({ id }: { id: string }) {
         <Stat label="loss" value={loss(p.loss)} />
         <Stat label="learning rate" value={sci(p.lr)} />
         <Stat label="tokens/s" value={count(p.tokensPerS)} />
+        {mfu !== null && <Stat label="MFU" testId="mfu" value={`${(mfu * 100).toFixed(1)}%`} />}
         <Stat label="ETA" value={isRunning ? duration(eta(p)) : "-"} />
         <Stat label="elapsed" value={p.startTime === null ? "-" : duration(now - p.startTime)} />
         <Stat label="peak memory" value={gib(p.memPeakGib || null)} />
-        <Stat label="step time / data" value={at("step_time_s") === null ? "-" : `${at("step_time_s")!.toFixed(3)} s / ${at("data_time_s")!.toFixed(3)} s`} />
+        <Stat label="step time" value={at("step_time_s") === null ? "-" : `${at("step_time_s")!.toFixed(3)} s`}>
+          {at("data_time_s") !== null && <div class="muted small">data {at("data_time_s")!.toFixed(3)} s</div>}
+        </Stat>
       </div>
-      <Curves model={run.model} />
+      <Curves model={run.model} live={run.kind === "live" && !run.ended} />
+      <GpuTable gpu={run.model.gpu} live={run.kind === "live" && !run.ended} />
       <div class="grid2">
         <section class="card">
           <h3>Checkpoints</h3>
           {run.model.checkpoints.length === 0 ? (
-            <p class="muted">none yet</p>
+            <p class="muted">{isRunning ? "none yet" : "none"}</p>
           ) : (
             <ul class="plain" data-testid="checkpoints">
               {run.model.checkpoints.map((c) => (

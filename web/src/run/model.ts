@@ -3,10 +3,15 @@
 // and the progress line here are the terminal's own.
 import { initialProgress, reduceProgress, renderProgress, type ProgressState } from "../../../src/progress/terminal.ts";
 import type { WhetEvent } from "../api.ts";
+import { emptyGpu, type GpuSeries } from "./gpu.ts";
 
 type Of<T extends WhetEvent["type"]> = Extract<WhetEvent, { type: T }>;
 
-export const SERIES = ["loss", "lr", "grad_norm", "tokens_per_s", "step_time_s", "data_time_s", "mem_allocated_gib", "mem_reserved_gib", "mem_peak_gib"] as const;
+export const SERIES = [
+  "loss", "lr", "grad_norm", "tokens_per_s", "step_time_s", "data_time_s", "mem_allocated_gib", "mem_reserved_gib", "mem_peak_gib",
+  // Optional (engines that measure them): model FLOPs utilisation as a fraction, and the step's parts.
+  "mfu", "fwd_bwd_time_s", "optimizer_time_s", "comm_wait_time_s",
+] as const;
 export type SeriesName = (typeof SERIES)[number];
 
 export interface RunModel {
@@ -15,6 +20,8 @@ export interface RunModel {
   series: Record<SeriesName, (number | null)[]>;
   /** Extra per-rank memory when a step event carries mem_reserved_gib_per_rank (one value per rank). */
   perRankMem: (number | null)[][];
+  /** Per-GPU utilisation and memory over time (runs/<id>/gpu.jsonl), fed apart from the events. */
+  gpu: GpuSeries;
   evals: Of<"eval">[];
   checkpoints: Of<"checkpoint">[];
   warnings: Of<"warning">[];
@@ -30,6 +37,7 @@ export function emptyModel(): RunModel {
     step: [],
     series: Object.fromEntries(SERIES.map((k) => [k, []])) as unknown as RunModel["series"],
     perRankMem: [],
+    gpu: emptyGpu(),
     evals: [],
     checkpoints: [],
     warnings: [],
@@ -61,7 +69,10 @@ export function applyEvent(m: RunModel, e: WhetEvent): void {
     case "step": {
       if (m.step.length && m.step[m.step.length - 1]! >= e.step) truncateAfter(m, e.step - 1);
       m.step.push(e.step);
-      for (const k of SERIES) m.series[k].push(e[k] ?? null);
+      for (const k of SERIES) {
+        const v = (e as Record<string, unknown>)[k];
+        m.series[k].push(typeof v === "number" ? v : null);
+      }
       const perRank = (e as Record<string, unknown>).mem_reserved_gib_per_rank;
       if (Array.isArray(perRank)) {
         perRank.forEach((v, r) => {
@@ -69,6 +80,7 @@ export function applyEvent(m: RunModel, e: WhetEvent): void {
           m.perRankMem[r]!.push(typeof v === "number" ? v : null);
         });
       }
+      for (const r of m.perRankMem) while (r.length < m.step.length) r.push(null); // a step without them
       break;
     }
     case "eval":
@@ -87,6 +99,12 @@ export function applyEvent(m: RunModel, e: WhetEvent): void {
       m.done = e;
       break;
   }
+}
+
+/** The newest non-null value of a series, or null. */
+export function latest(values: (number | null)[]): number | null {
+  for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null && values[i] !== undefined) return values[i]!;
+  return null;
 }
 
 export function eta(p: ProgressState): number {

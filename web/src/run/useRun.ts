@@ -3,6 +3,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { RunSummary } from "../api.ts";
 import { sourceFor } from "../source/index.ts";
 import { applyEvent, emptyModel, type RunModel } from "./model.ts";
+import { applyGpu } from "./gpu.ts";
 
 export interface RunState {
   model: RunModel;
@@ -42,6 +43,10 @@ export function useRun(id: string, running: boolean | null, attempt: number): Ru
     source.start({
       onEvent: (e) => (applyEvent(model.current, e), redraw()),
       onSkipped: (r) => (model.current.skipped.push(r), redraw()),
+      onGpu: (samples) => {
+        for (const r of samples) applyGpu(model.current.gpu, r);
+        redraw();
+      },
       onStatus: (s) => setStatus(s),
       onEnd: (s) => {
         if (source.kind === "live") liveEnded.current = key;
