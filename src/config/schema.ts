@@ -70,6 +70,7 @@ const output = {
 const train = {
   per_device_train_batch_size: int().min(1).default(8).describe("Rows per micro-batch on each process."),
   gradient_accumulation_steps: int().min(1).default(1).describe("Micro-batches per optimizer step."),
+  global_batch_size: int().min(1).optional().describe("Whetstone: rows per optimizer step, kept whatever the number of processes; gradient_accumulation_steps is then derived (global / (per_device_train_batch_size × processes)).").meta({ examples: [64] }),
   learning_rate: z.number().positive().default(5e-5).describe("Peak learning rate of AdamW."),
   num_train_epochs: z.number().positive().default(3).describe("Passes over the data, used when max_steps is -1."),
   max_steps: int().min(-1).default(-1).describe("Optimizer steps of the whole run; -1 trains num_train_epochs instead.").meta({ examples: [100] }),

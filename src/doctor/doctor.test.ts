@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { doctorCommand } from "../cli/commands/doctor.ts";
-import { quickDoctor, REPORT_FILE, renderReport, type Report } from "./index.ts";
+import { launchRefusal, quickDoctor, REPORT_FILE, renderReport, type Report } from "./index.ts";
 
 const hasGpu = !spawnSync("nvidia-smi", ["-L"]).error;
 
@@ -65,6 +65,13 @@ test("quickDoctor on the CPU: one small gloo all-reduce, nothing else on the wir
   assert.deepEqual((comm[0]!.data as { rows: { bytes: number }[] }).rows.map((r) => r.bytes), [2 ** 20]);
   assert.equal(report.summary.quick, true);
   assert.equal(ok, report.summary.failures === 0);
+  // whet train launches on this report, and refuses one where a check failed (as a peer copy
+  // returning zeros would), naming the check and its fix.
+  assert.equal(launchRefusal(report), null);
+  const broken = { ...report, checks: [...report.checks, { id: "comm.p2p", title: "Peer copies", verdict: "failure" as const, value: "0→1: MISMATCH (4096 zeros)", detail: "", fix: "Set NCCL_P2P_DISABLE=1." }] };
+  const refusal = launchRefusal(broken);
+  assert.equal(refusal?.code, "WORKER_FAILED");
+  assert.equal(refusal?.message, "doctor comm.p2p: 0→1: MISMATCH (4096 zeros). Set NCCL_P2P_DISABLE=1.");
 });
 
 test("a config that does not load is a failed check, not a crash", { skip: hasGpu && "this machine has a GPU", timeout: 180_000 }, async () => {

@@ -2,6 +2,7 @@
 // fix when it is not ok. Rendered as a table for people and as one JSON object for machines.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { WhetError } from "../errors.ts";
 import { writeFileAtomic } from "../runs/rundir.ts";
 
 export type Verdict = "ok" | "warning" | "failure";
@@ -51,6 +52,14 @@ export function summarize(checks: Check[], env: Record<string, string>, quick: b
   const warnings = count("warning");
   const verdict: Verdict = failures > 0 ? "failure" : warnings > 0 ? "warning" : "ok";
   return { checks, summary: { verdict, ok: count("ok"), warnings, failures, env, quick, time: now.toISOString() } };
+}
+
+/** Before a multi-GPU launch: the doctor's failed checks as the error that refuses the run, each
+ *  naming the check and its fix; null when nothing failed (warnings do not stop a run). */
+export function launchRefusal(report: Report): WhetError | null {
+  const failed = report.checks.filter((c) => c.verdict === "failure");
+  if (failed.length === 0) return null;
+  return new WhetError("WORKER_FAILED", failed.map((c) => ({ where: `doctor ${c.id}`, message: `${c.value}. ${c.fix}`.trim() })));
 }
 
 export function exitCode(report: Report): number {

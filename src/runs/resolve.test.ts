@@ -65,3 +65,40 @@ test("LoRA targets and alpha defaults", () => {
   assert.equal(resolveSpec(input()).spec.method.lora?.alpha, 16);
   assert.equal(resolveSpec(input({}, { finetuning_type: "full" })).spec.method.lora, null);
 });
+
+test("global_batch_size keeps the rows per step when the process count changes; accumulation is derived", () => {
+  for (const [procs, acc] of [[1, 16], [2, 8], [4, 4], [8, 2]] as const) {
+    const r = resolveSpec(input({ hardware: { device: "cuda", nprocPerNode: procs, nnodes: 1 } }, { global_batch_size: 64 }));
+    assert.equal(r.spec.train.global_batch_rows, 64);
+    assert.equal(r.spec.train.gradient_accumulation_steps, acc);
+    assert.ok(r.notes.some((n) => n.startsWith(`global_batch_size 64: accumulation ${acc} derived`)));
+  }
+  assert.throws(
+    () => resolveSpec(input({ hardware: { device: "cuda", nprocPerNode: 3, nnodes: 1 } }, { global_batch_size: 64 })),
+    (e: unknown) => e instanceof WhetError && /^global_batch_size: is 64, which 3 process\(es\) × per_device_train_batch_size 4 \(12 rows\) does not divide/.test(e.message),
+  );
+});
+
+test("sharding auto: ddp for LoRA or one process, zero3 for full fine-tuning on several; explicit choices and DeepSpeed", () => {
+  assert.equal(resolveSpec(input()).spec.distributed.strategy, "ddp");
+  assert.equal(resolveSpec(input({}, { finetuning_type: "full" })).spec.distributed.strategy, "zero3");
+  assert.equal(resolveSpec(input({ hardware: { device: "cuda", nprocPerNode: 1, nnodes: 1 } }, { finetuning_type: "full" })).spec.distributed.strategy, "ddp");
+  const z2 = resolveSpec(input({}, { sharding: "zero2", offload: "optimizer" })).spec.distributed;
+  assert.deepEqual([z2.strategy, z2.offload, z2.engine, z2.deepspeed_config], ["zero2", "optimizer", "torch", null]);
+  assert.throws(() => resolveSpec(input({}, { sharding: "ddp", offload: "params+optimizer" })), (e: unknown) => e instanceof WhetError && /needs sharded parameters/.test(e.message));
+  const ds = resolveSpec(input({}, { sharding: "zero3", offload: "params+optimizer", distributed_backend: "deepspeed" })).spec.distributed;
+  assert.equal(ds.engine, "deepspeed");
+  const cfg = ds.deepspeed_config as Record<string, any>;
+  assert.equal(cfg.zero_optimization.stage, 3);
+  assert.deepEqual([cfg.zero_optimization.offload_optimizer.device, cfg.zero_optimization.offload_param.device], ["cpu", "cpu"]);
+  assert.deepEqual([cfg.train_batch_size, cfg.train_micro_batch_size_per_gpu, cfg.gradient_accumulation_steps, cfg.bf16.enabled], [16, 4, 2, true]);
+});
+
+test("gradient_checkpointing spellings map to the activation checkpointing modes", () => {
+  const ac = (v: boolean | string) => resolveSpec(input({}, { gradient_checkpointing: v })).spec.train.activation_checkpointing;
+  assert.deepEqual(ac(true), { mode: "full", every: 1, offload: false });
+  assert.deepEqual(ac("none"), { mode: "none", every: 1, offload: false });
+  assert.deepEqual(ac("selective"), { mode: "selective", every: 2, offload: false });
+  assert.deepEqual(ac("selective/4"), { mode: "selective", every: 4, offload: false });
+  assert.deepEqual(ac("selective/1"), { mode: "full", every: 1, offload: false });
+});

@@ -15,6 +15,7 @@ export interface ResolvableConfig {
   cutoff_len: number;
   per_device_train_batch_size: number;
   gradient_accumulation_steps: number;
+  global_batch_size?: number | undefined;
   learning_rate: number;
   num_train_epochs: number;
   max_steps: number;
@@ -62,10 +63,11 @@ export interface Resolved {
 }
 
 export function resolveSpec(input: ResolveInput): Resolved {
-  const { config: c, data, hardware } = input;
+  const { data, hardware } = input;
   const warnings: Problem[] = [];
   const notes: string[] = [];
   const worldSize = hardware.nprocPerNode * hardware.nnodes;
+  const c = withDerivedAccumulation(input.config, worldSize, notes);
   const globalRows = c.per_device_train_batch_size * c.gradient_accumulation_steps * worldSize;
   if (data.numRows < globalRows) {
     throw new WhetError("CONFIG_INVALID", [
@@ -167,6 +169,28 @@ export function resolveSpec(input: ResolveInput): Resolved {
     fault: input.fault ?? null,
   };
   return { spec, warnings, notes };
+}
+
+/**
+ * global_batch_size keeps the rows per optimizer step fixed whatever the process count:
+ * accumulation = global / (micro-batch × processes), which must come out whole.
+ */
+export function withDerivedAccumulation<C extends Pick<ResolvableConfig, "global_batch_size" | "per_device_train_batch_size" | "gradient_accumulation_steps">>(c: C, worldSize: number, notes: string[]): C {
+  const global = c.global_batch_size;
+  if (global === undefined) return c;
+  const perStep = c.per_device_train_batch_size * worldSize;
+  if (global % perStep !== 0) {
+    const fits = [1, 2, 4, 8, 16, 32, 64].filter((m) => global % (m * worldSize) === 0).map((m) => `${m}`);
+    throw new WhetError("CONFIG_INVALID", [
+      {
+        where: "global_batch_size",
+        message: `is ${global}, which ${worldSize} process(es) × per_device_train_batch_size ${c.per_device_train_batch_size} (${perStep} rows) does not divide. ${fits.length ? `Use per_device_train_batch_size ${fits.join(", ")}, or` : "Use"} a global_batch_size that is a multiple of ${perStep}.`,
+      },
+    ]);
+  }
+  const accumulation = global / perStep;
+  notes.push(`global_batch_size ${global}: accumulation ${accumulation} derived for ${worldSize} process(es) × micro-batch ${c.per_device_train_batch_size}`);
+  return { ...c, gradient_accumulation_steps: accumulation };
 }
 
 /** gradient_checkpointing: true|full, false|none, selective (every 2nd block) or selective/K. */

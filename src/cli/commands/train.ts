@@ -14,7 +14,7 @@ import { TerminalProgress } from "../../progress/terminal.ts";
 import { tensorboardSink } from "../../tensorboard/sink.ts";
 import { startGpuSampler } from "../../gpu-sampler/sampler.ts";
 import { startReportSinks } from "../../sinks/index.ts";
-import { quickDoctor, saveReport } from "../../doctor/index.ts";
+import { launchRefusal, quickDoctor, saveReport } from "../../doctor/index.ts";
 import { configKeyHelp } from "../../config/help.ts";
 import type { RunSpec } from "../../spec/runspec.ts";
 import type { Command } from "./index.ts";
@@ -177,10 +177,8 @@ async function launch(p: PreparedRun, env: Record<string, string>, policy: Recov
     const { ok, report } = await quickDoctor({ gpus: spec.distributed.nproc_per_node, python: p.python });
     saveReport(report, spec.run_dir);
     Object.assign(env, report.summary.env);
-    if (!ok) {
-      const failed = report.checks.filter((c) => c.verdict === "failure");
-      throw new WhetError("WORKER_FAILED", failed.map((c) => ({ where: `doctor ${c.id}`, message: `${c.value}. ${c.fix}`.trim() })));
-    }
+    const refusal = ok ? null : launchRefusal(report);
+    if (refusal) throw refusal;
   }
   human(`run: ${spec.run_dir}`);
   for (const n of p.notes) human(`  ${n}`);
