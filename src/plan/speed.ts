@@ -2,7 +2,7 @@
 // same global batch: compute (with recomputation and a micro-batch efficiency curve), the part
 // of collective traffic not hidden behind compute, and host transfers for offload.
 import { DEFAULT_CONSTANTS, type PlanConstants } from "./constants.ts";
-import { countParams } from "./shape.ts";
+import { countParams, type ModelShape } from "./shape.ts";
 import { stageLevel } from "./states.ts";
 import type { Plan } from "./planner.ts";
 
@@ -52,4 +52,19 @@ export function estimateSpeed(plan: Plan, k: PlanConstants = DEFAULT_CONSTANTS):
 
   const stepSeconds = computeSeconds + commSeconds + offloadSeconds;
   return { stepSeconds, tokensPerSecond: (tokensPerStep * N) / stepSeconds, computeSeconds, commSeconds, offloadSeconds };
+}
+
+/**
+ * Model FLOPs of one trained token, forward and backward, without recomputation: what MFU
+ * counts (docs/speed.md). M: weights of every matmul (block linears and the output head, plus
+ * adapters); T: the trainable ones among them; attention: QKᵀ and AV over a causal context that
+ * averages half the document, 2·L·h·doc forward.
+ *   forward 2·M + attn, backward 2·M (input gradients) + 2·T (weight gradients) + 2·attn.
+ */
+export function trainFlopsPerToken(s: ModelShape, opts: { loraParams: number; meanDocTokens: number }): number {
+  const p = countParams(s);
+  const matmul = s.layers * p.perBlockLinear + s.vocab * s.hidden + opts.loraParams;
+  const trainable = opts.loraParams > 0 ? opts.loraParams : matmul;
+  const attn = 2 * s.layers * s.hidden * opts.meanDocTokens;
+  return 4 * matmul + 2 * trainable + 3 * attn;
 }

@@ -163,8 +163,9 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
       numRows: data.meta.num_rows,
       numTokens: data.meta.num_tokens,
       trainedTokens: data.meta.trained_tokens,
+      numDocs: data.meta.num_docs,
     },
-    hardware: { device, nprocPerNode, nnodes: opts.nnodes ?? 1 },
+    hardware: { device, nprocPerNode, nnodes: opts.nnodes ?? 1, ...(device === "cuda" && gpus[0] ? { gpuName: gpus[0].name } : {}) },
     resumeFrom,
     fault,
   });

@@ -102,3 +102,25 @@ test("gradient_checkpointing spellings map to the activation checkpointing modes
   assert.deepEqual(ac("selective/4"), { mode: "selective", every: 4, offload: false });
   assert.deepEqual(ac("selective/1"), { mode: "full", every: 1, offload: false });
 });
+
+test("flops_per_token follows docs/speed.md; the GPU's datasheet peak only with 16-bit compute on CUDA", () => {
+  // hidden 64, 2 layers, 4 heads of 16, 2 KV heads, MLP 128, vocab 100, untied.
+  const model = { path: "/m", randomInit: false, tokenizerPath: "/m", config: {
+    architectures: ["LlamaForCausalLM"], hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
+    intermediate_size: 128, vocab_size: 100, tie_word_embeddings: false } };
+  const data = { shardDir: "/s", seqLen: 512, packing: true, numRows: 1000, numTokens: 100000, trainedTokens: 50000, numDocs: 1000 };
+  const linear = 64 * 64 + 2 * 64 * 32 + 64 * 64 + 3 * 64 * 128; // q, k and v, o, gate/up/down
+  const matmul = 2 * linear + 100 * 64;
+  const attn = 2 * 2 * 64 * 100; // 2·L·h·(mean document: 100 tokens)
+  const full = resolveSpec(input({ model, data, hardware: { device: "cuda", nprocPerNode: 2, nnodes: 1, gpuName: "NVIDIA H200" } }, { finetuning_type: "full" })).spec;
+  assert.equal(full.train.flops_per_token, 6 * matmul + 3 * attn);
+  assert.equal(full.distributed.peak_flops_per_rank, 989e12);
+  const lora = resolveSpec(input({ model, data }, { lora_rank: 8 })).spec;
+  const adapters = 2 * 8 * (64 + 64 + 64 + 32 + 64 + 32 + 64 + 64 + 64 + 128 + 64 + 128 + 128 + 64);
+  assert.equal(lora.train.flops_per_token, 4 * (matmul + adapters) + 2 * adapters + 3 * attn);
+  assert.equal(lora.distributed.peak_flops_per_rank, null, "no GPU name given");
+  const fp32 = resolveSpec(input({ model, data, hardware: { device: "cuda", nprocPerNode: 1, nnodes: 1, gpuName: "NVIDIA H200" } }, { bf16: false })).spec;
+  assert.equal(fp32.distributed.peak_flops_per_rank, null);
+  const unknownShape = resolveSpec(input()).spec;
+  assert.equal(unknownShape.train.flops_per_token, 0);
+});

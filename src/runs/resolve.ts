@@ -3,6 +3,9 @@
 import { WhetError, type Problem } from "../errors.ts";
 import { SPEC_VERSION, type RunSpec, type Dtype } from "../spec/runspec.ts";
 import { deepSpeedConfigFor, type Offload, type Strategy } from "../compat/deepspeed.ts";
+import { bf16Peak } from "../doctor/specs.ts";
+import { loraParams, shapeFromConfig } from "../plan/shape.ts";
+import { trainFlopsPerToken } from "../plan/speed.ts";
 
 /** The config fields the resolver reads (a subset of RunConfig). */
 export interface ResolvableConfig {
@@ -49,8 +52,9 @@ export interface ResolveInput {
   runDir: string;
   model: { path: string; randomInit: boolean; tokenizerPath: string; config: Record<string, unknown> };
   tokenizer: { padId: number; eosId: number };
-  data: { shardDir: string; seqLen: number; packing: boolean; numRows: number; numTokens: number; trainedTokens: number };
-  hardware: { device: "cuda" | "cpu"; nprocPerNode: number; nnodes: number };
+  data: { shardDir: string; seqLen: number; packing: boolean; numRows: number; numTokens: number; trainedTokens: number; numDocs?: number };
+  /** gpuName: the GPUs' model as nvidia-smi names it, for the peak FLOP/s behind mfu. */
+  hardware: { device: "cuda" | "cpu"; nprocPerNode: number; nnodes: number; gpuName?: string };
   resumeFrom: string | null;
   fault?: RunSpec["fault"];
 }
@@ -148,6 +152,7 @@ export function resolveSpec(input: ResolveInput): Resolved {
       max_grad_norm: c.max_grad_norm,
       seed: c.seed,
       logging_steps: c.logging_steps,
+      flops_per_token: flopsPerToken(input),
       activation_checkpointing: activationCheckpointing(c, hardware.device, warnings),
     },
     precision,
@@ -155,6 +160,7 @@ export function resolveSpec(input: ResolveInput): Resolved {
       device: hardware.device,
       backend: hardware.device === "cuda" ? "nccl" : "gloo",
       ...dist,
+      peak_flops_per_rank: peakFlops(hardware, precision),
       world_size: worldSize,
       nproc_per_node: hardware.nprocPerNode,
       nnodes: hardware.nnodes,
@@ -169,6 +175,26 @@ export function resolveSpec(input: ResolveInput): Resolved {
     fault: input.fault ?? null,
   };
   return { spec, warnings, notes };
+}
+
+/** For mfu: the model FLOPs of a trained token; 0 when config.json is not a shape the planner reads. */
+function flopsPerToken(input: ResolveInput): number {
+  const c = input.config;
+  try {
+    const shape = shapeFromConfig(input.model.config, "config.json");
+    const lora = c.finetuning_type === "lora" ? loraParams(shape, c.lora_rank, loraTargets(c.lora_target)) : 0;
+    const meanDocTokens = input.data.numDocs ? input.data.numTokens / input.data.numDocs : input.data.seqLen;
+    return trainFlopsPerToken(shape, { loraParams: lora, meanDocTokens });
+  } catch {
+    return 0;
+  }
+}
+
+/** The datasheet's dense 16-bit tensor peak of the GPU; none for float32 compute or the CPU. */
+function peakFlops(hardware: ResolveInput["hardware"], precision: RunSpec["precision"]): number | null {
+  if (hardware.device !== "cuda" || precision.compute_dtype === "float32" || !hardware.gpuName) return null;
+  const peak = bf16Peak(hardware.gpuName);
+  return peak ? peak.tflops * 1e12 : null;
 }
 
 /**

@@ -68,6 +68,10 @@ export const TrainSpec = z
     max_grad_norm: z.number().nonnegative().describe("0 turns clipping off."),
     seed: z.number().int().nonnegative(),
     logging_steps: z.number().int().positive(),
+    flops_per_token: z
+      .number()
+      .nonnegative()
+      .describe("Model FLOPs of one trained token, forward and backward without recomputation (docs/speed.md); 0 when the shape is unknown. The worker's mfu uses it."),
     activation_checkpointing: z
       .object({
         mode: z.enum(["none", "selective", "full"]).describe("none: keep every block's activations; full: recompute every block in backward; selective: every k-th block."),
@@ -103,6 +107,11 @@ export const DistributedSpec = z
       .record(z.string(), z.unknown())
       .nullable()
       .describe("engine deepspeed: the DeepSpeed JSON with every \"auto\" value filled from this spec; null otherwise."),
+    peak_flops_per_rank: z
+      .number()
+      .positive()
+      .nullable()
+      .describe("Dense bf16/fp16 tensor peak of one GPU in FLOP/s (datasheet), for mfu; null on the CPU, in float32 or for an unknown GPU."),
     world_size: z.number().int().positive(),
     nproc_per_node: z.number().int().positive(),
     nnodes: z.number().int().positive(),

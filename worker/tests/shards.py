@@ -165,6 +165,7 @@ def make_spec(run_dir: str, model_dir: str, shard_dir: str, meta: dict, **over) 
             "max_grad_norm": 1.0,
             "seed": 1234,
             "logging_steps": 1,
+            "flops_per_token": 0.0,
             "activation_checkpointing": {"mode": "none", "every": 1, "offload": False},
         },
         "precision": {
@@ -181,6 +182,7 @@ def make_spec(run_dir: str, model_dir: str, shard_dir: str, meta: dict, **over) 
             "offload": "none",
             "engine": "torch",
             "deepspeed_config": None,
+            "peak_flops_per_rank": None,
             "world_size": world,
             "nproc_per_node": world,
             "nnodes": 1,

@@ -71,3 +71,19 @@ def test_lora_adapter_export(tmp_path, model_dir):
     assert sorted(cfg["target_modules"]) == ["q_proj", "v_proj"] and cfg["r"] == 8
     assert os.path.isfile(os.path.join(out, "adapter_model.safetensors"))
     assert os.path.isfile(os.path.join(out, "tokenizer.json"))
+
+
+def test_step_breakdown_and_mfu(tmp_path, model_dir):
+    """Step events split the step into data, forward+backward and optimizer time, and carry mfu
+    when the spec gives a peak: real tokens/s × flops_per_token / (peak × ranks)."""
+    spec, events, _ = train(str(tmp_path), model_dir, **{
+        "train.max_steps": 3, "train.flops_per_token": 1.0e6, "distributed.peak_flops_per_rank": 1.0e12})
+    steps = [e for e in events if e["type"] == "step"]
+    assert len(steps) == 3
+    for e in steps:
+        parts = e["data_time_s"] + e["fwd_bwd_time_s"] + e["optimizer_time_s"]
+        assert e["fwd_bwd_time_s"] > 0 and e["optimizer_time_s"] > 0
+        assert parts == pytest.approx(e["step_time_s"], rel=1e-6)
+        assert e["mfu"] == pytest.approx(e["tokens_per_s"] * 1.0e6 / 1.0e12, rel=1e-9)
+    _, plain, _ = train(str(tmp_path), model_dir, name="no-peak", **{"train.max_steps": 1})
+    assert all("mfu" not in e for e in plain if e["type"] == "step")

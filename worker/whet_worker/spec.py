@@ -79,6 +79,7 @@ class TrainSpec:
     max_grad_norm: float
     seed: int
     logging_steps: int
+    flops_per_token: float
     activation_checkpointing: ActivationCheckpointingSpec
 
 
@@ -99,6 +100,7 @@ class DistributedSpec:
     offload: Literal["none", "optimizer", "params+optimizer"]
     engine: Literal["torch", "deepspeed"]
     deepspeed_config: Optional[dict]
+    peak_flops_per_rank: Optional[float]
     world_size: int
     nproc_per_node: int
     nnodes: int

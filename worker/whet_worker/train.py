@@ -40,6 +40,8 @@ class StepResult:
     real_tokens: int
     step_time_s: float
     data_time_s: float
+    fwd_bwd_time_s: float  # the micro-batches' forward and backward, their collectives included
+    optimizer_time_s: float  # the loss/stop all-reduce, clipping and the optimizer step
     stop: bool  # some rank was asked to stop
 
 
@@ -114,6 +116,8 @@ class Trainer:
                 engine.backward(ce * scale, last)
             loss_sum += ce.detach().double()
             del logits, ce
+        _sync(d.device)
+        t_opt = time.perf_counter()
 
         progress.phase = "optimizer"
         # One collective per step: the loss for reporting and the stop request, so every rank
@@ -132,9 +136,25 @@ class Trainer:
                 lr=lr,
             )
         grad_norm = engine.step()
-        if d.device.type == "cuda":
-            torch.cuda.synchronize(d.device)
-        return StepResult(loss, lr, grad_norm, trained_tokens, real_tokens, time.perf_counter() - t0, data_time, flags[1].item() > 0)
+        _sync(d.device)
+        t_end = time.perf_counter()
+        return StepResult(loss, lr, grad_norm, trained_tokens, real_tokens, t_end - t0, data_time,
+                          t_opt - t0 - data_time, t_end - t_opt, flags[1].item() > 0)
+
+
+def _sync(device: torch.device) -> None:
+    """Wall-clock phases need the GPU's queue drained; two syncs a step cost microseconds."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def mfu(spec, tokens_per_s: float, world_size: int) -> Optional[float]:
+    """Model FLOPs utilisation, a fraction: real (non-padding) tokens per second times the FLOPs of a
+    token (spec.train.flops_per_token, docs/speed.md) over the GPUs' datasheet peak."""
+    peak, flops = spec.distributed.peak_flops_per_rank, spec.train.flops_per_token
+    if not peak or flops <= 0:
+        return None
+    return tokens_per_s * flops / (peak * world_size)
 
 
 def _hello(events, trainer: Trainer) -> None:
@@ -185,6 +205,9 @@ def run(spec, d, events, stop, progress: Progress) -> int:
                 tokens_per_s=r.real_tokens / max(r.step_time_s, 1e-9),
                 step_time_s=r.step_time_s,
                 data_time_s=r.data_time_s,
+                fwd_bwd_time_s=r.fwd_bwd_time_s,
+                optimizer_time_s=r.optimizer_time_s,
+                **_mfu_field(spec, r, d.world_size),
                 **metrics.memory(d.device),
             )
 
@@ -209,6 +232,11 @@ def run(spec, d, events, stop, progress: Progress) -> int:
         elapsed_s=time.time() - t_run,
     )
     return 0
+
+
+def _mfu_field(spec, r: StepResult, world_size: int) -> dict:
+    value = mfu(spec, r.real_tokens / max(r.step_time_s, 1e-9), world_size)
+    return {} if value is None else {"mfu": value}
 
 
 def _export(spec, d, trainer: Trainer) -> Optional[str]:
