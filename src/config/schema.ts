@@ -111,7 +111,7 @@ const distributed = {
   offload: z
     .enum(["none", "optimizer", "params+optimizer"])
     .default("none")
-    .describe("Whetstone: optimizer keeps fp32 master weights and optimizer states in host memory and steps there; params+optimizer also parameter shards (zero2/zero3)."),
+    .describe("Whetstone: optimizer keeps fp32 master weights and optimizer states in host memory and steps there; params+optimizer also parameter shards (zero3)."),
   distributed_backend: z
     .enum(["fsdp2", "deepspeed"])
     .default("fsdp2")

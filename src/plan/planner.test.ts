@@ -102,15 +102,26 @@ test("eager attention adds S² per head; chunked loss is smaller than plain", ()
   assert.ok(chunked.phases.backward.logits < sdpa.phases.backward.logits / 2);
 });
 
-test("offload moves states to host RAM and needs a sharded stage", () => {
+test("offload moves states to host RAM; parameter offload needs zero3", () => {
   const on = planRun({ ...base, stage: "zero3", world: 8, offload: "params+optimizer" });
   const off = planRun({ ...base, stage: "zero3", world: 8 });
   assert.equal(on.hostBytesPerGpu, (16 * countParams(llama8b).total) / 8);
   assert.equal(on.hostBytesPerNode, 8 * on.hostBytesPerGpu);
   assert.ok(on.peak.total < off.peak.total);
   assert.equal(off.hostBytesPerGpu, 0);
-  assert.throws(() => planRun({ ...base, offload: "optimizer" }), WhetError);
   assert.throws(() => planRun({ ...base, stage: "zero2", world: 2, offload: "params+optimizer" }), WhetError);
+});
+
+test("optimizer offload follows the worker: fp32 weights and gradients under DDP, 16-bit shards under FSDP2", () => {
+  const n = countParams(llama8b).total;
+  const ddp = planRun({ ...base, offload: "optimizer" });
+  assert.equal(ddp.hostBytesPerGpu, 12 * n);
+  assert.deepEqual([ddp.phases.optimizer_step.weights, ddp.phases.optimizer_step.optimizer], [4 * n, 0]);
+  const z3 = planRun({ ...base, stage: "zero3", world: 8, offload: "optimizer" });
+  assert.equal(z3.hostBytesPerGpu, (12 * n) / 8);
+  assert.equal(z3.phases.optimizer_step.weights, (2 * n) / 8);
+  assert.equal(z3.phases.optimizer_step.optimizer, 0);
+  assert.ok(z3.peak.total < planRun({ ...base, stage: "zero3", world: 8 }).peak.total);
 });
 
 test("full fine-tuning: higher stages never need more per GPU at a fixed world size", () => {

@@ -62,7 +62,6 @@ export function validateInput(i: PlanInput): void {
     if (!Number.isInteger(v) || v < 1) bad(k, `is ${v}; it must be a positive integer.`);
   }
   if (i.offload === "params+optimizer" && i.stage !== "zero3") bad("offload", "params+optimizer needs sharding zero3 (FSDP2 offloads sharded parameters). Use zero3, or offload: optimizer.");
-  if (i.offload === "optimizer" && i.stage === "none") bad("offload", "optimizer offload needs sharding zero1 or higher (the sharded optimizer runs on the CPU). Use zero1.");
   if (i.checkpointing.mode === "selective" && !(i.checkpointing.every >= 1)) bad("checkpointing", "selective needs every >= 1.");
 }
 
@@ -85,9 +84,13 @@ function parts(i: PlanInput, k: PlanConstants): Parts {
   const s = i.shape;
   const p = countParams(s);
   const cb = i.computeBytes;
-  // fp32 compute: the weight is its own master. Optimizer offload under zero3 moves the fp32
-  // masters to the host, so a bf16 parameter shard must stay on the GPU (DeepSpeed's layout).
-  const fullLayout = cb === 4 ? WHET_ADAPTER : i.offload === "optimizer" ? { ...WHET_FULL, weightAtZero3: "shard" as const } : WHET_FULL;
+  // fp32 compute: the weight is its own master. Optimizer offload moves the fp32 masters and
+  // AdamW moments (12 bytes) to the host, and the worker's GPU side depends on the wrapper:
+  // under FSDP2 (zero2/3) the parameter shards and the gradients accumulated until the step are
+  // in the compute dtype; under DDP (ddp/zero1) weights and gradients stay fp32, because DDP
+  // reduces gradients in the weights' dtype.
+  const offloadLayout = stageLevel(i.stage) >= 2 ? { weight: cb, weightAtZero3: "shard" as const, grad: cb, optimizer: 12 } : { weight: 4, weightAtZero3: "shard" as const, grad: 4, optimizer: 12 };
+  const fullLayout = cb === 4 ? WHET_ADAPTER : i.offload === "optimizer" ? offloadLayout : WHET_FULL;
   const st = (n: number, layout = fullLayout) => modelStates(n, layout, i.stage, i.world);
   const m = i.method;
   if (m.kind === "full") {
@@ -133,10 +136,10 @@ export function planRun(i: PlanInput, k: PlanConstants = DEFAULT_CONSTANTS): Pla
   let { weights, gradients, optimizer } = pr.states;
   let host = 0;
   if (i.offload === "optimizer") {
-    // ZeRO-Offload: gradients stream to the host block by block for the CPU AdamW step; the GPU
-    // keeps only the block being reduced (the reduce-scatter buffer below).
-    host = optimizer + (4 * pr.trainable) / (level >= 1 ? i.world : 1);
-    optimizer = gradients = 0;
+    // The host steps AdamW on fp32 masters and moments (sharded from zero1 on); gradients stay
+    // on the GPU until the step and reach the host chunk by chunk through pinned buffers.
+    host = optimizer;
+    optimizer = 0;
   } else if (i.offload === "params+optimizer") {
     host = weights + gradients + optimizer;
     weights = gradients = optimizer = 0;

@@ -248,10 +248,10 @@ export function resolveDistributed(
   const asked = c.sharding ?? "auto";
   let strategy: Strategy = asked === "auto" ? (run.worldSize > 1 && c.finetuning_type === "full" ? "zero3" : "ddp") : asked;
   const offload: Offload = c.offload ?? "none";
-  if (offload === "params+optimizer" && (strategy === "ddp" || strategy === "zero1")) {
+  if (offload === "params+optimizer" && strategy !== "zero3") {
     if (asked !== "auto") {
       throw new WhetError("CONFIG_INVALID", [
-        { where: "offload", message: `is params+optimizer, which needs sharded parameters; sharding is ${asked}. Use sharding: zero3 (or zero2), or offload: optimizer.` },
+        { where: "offload", message: `is params+optimizer, which needs sharded parameters; sharding is ${asked}. Use sharding: zero3, or offload: optimizer.` },
       ]);
     }
     strategy = "zero3";
