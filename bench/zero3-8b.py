@@ -92,6 +92,7 @@ def make_spec(run_dir: str, model_dir: str, shard_dir: str, meta: dict, vocab: i
                         "offload": offload, "engine": "torch", "deepspeed_config": None, "peak_flops_per_rank": None, "world_size": 1, "nproc_per_node": 1, "nnodes": 1},
         "checkpoint": {"dir": os.path.join(run_dir, "checkpoints"), "save_steps": 0, "save_total_limit": 0, "resume_from": None},
         "export": {"dir": os.path.join(run_dir, "export"), "merge_lora": False},
+        "eval": None,
         "fault": None,
     }
 

@@ -80,11 +80,11 @@ test("null means the default; keys LLaMA-Factory has and whetstone ignores pass 
 });
 
 test("unsupported keys are warnings with the line; off values are silent", () => {
-  const file = write(`${BASE}fsdp: full_shard\neval_steps: 10\nflash_attn: auto\ndo_eval: false\n`);
+  const file = write(`${BASE}fsdp: full_shard\neval_on_start: true\nflash_attn: auto\ndo_eval: false\n`);
   const { warnings } = loadConfig(file);
   assert.deepEqual(warnings.map((w) => `${w.where}: ${w.message}`), [
     `${file}:4 fsdp: is not supported yet; write sharding: zero2 or zero3 instead (FSDP2). Remove the key to silence this.`,
-    `${file}:5 eval_steps: is not supported yet; no evaluation runs. Remove the key to silence this.`,
+    `${file}:5 eval_on_start: is not supported yet; evaluation reports only the loss on the val_size split. Remove the key to silence this.`,
   ]);
 });
 

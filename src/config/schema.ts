@@ -70,6 +70,8 @@ const output = {
 const train = {
   per_device_train_batch_size: int().min(1).default(8).describe("Rows per micro-batch on each process."),
   gradient_accumulation_steps: int().min(1).default(1).describe("Micro-batches per optimizer step."),
+  eval_steps: int().min(0).optional().describe("Evaluate the val_size split every this many steps; 0 only after the last step. Default: save_steps (or only at the end when save_steps is 0).").meta({ examples: [100] }),
+  per_device_eval_batch_size: int().min(1).optional().describe("Rows per evaluation forward pass on each process. Default: per_device_train_batch_size."),
   global_batch_size: int().min(1).optional().describe("Whetstone: rows per optimizer step, kept whatever the number of processes; gradient_accumulation_steps is then derived (global / (per_device_train_batch_size × processes)).").meta({ examples: [64] }),
   learning_rate: z.number().positive().default(5e-5).describe("Peak learning rate of AdamW."),
   num_train_epochs: z.number().positive().default(3).describe("Passes over the data, used when max_steps is -1."),

@@ -161,15 +161,6 @@ export async function prepareData(opts: PrepareDataOptions): Promise<PreparedDat
     },
   });
   const warnings = [...specs.flatMap((s) => s.warnings), ...readShardWarnings(res.dir)];
-  if (res.eval) {
-    const held = res.meta.held_out_samples ?? 0;
-    warnings.push({
-      where: "val_size",
-      message:
-        `held out ${held} samples (${res.eval.meta.num_rows} rows) into ${displayPath(res.eval.dir)}; they are not trained on. ` +
-        "The worker does not evaluate yet, so no eval loss is reported. Remove val_size to train on every sample.",
-    });
-  }
   const mismatch = template && compareWithTokenizer(template, info);
   if (mismatch) warnings.push(mismatch);
   return { shardDir: res.dir, meta: res.meta, cached: res.cached, warnings, eval: res.eval ? { shardDir: res.eval.dir, meta: res.eval.meta } : null };

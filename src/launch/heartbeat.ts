@@ -18,7 +18,7 @@ export interface Beat {
   exit_code: number | null;
 }
 
-export const PHASE_ORDER = ["setup", "data", "forward", "backward", "optimizer", "checkpoint", "export", "exited"];
+export const PHASE_ORDER = ["setup", "data", "forward", "backward", "optimizer", "eval", "checkpoint", "export", "exited"];
 
 export function readBeats(dir: string): Beat[] {
   if (!existsSync(dir)) return [];
@@ -47,7 +47,7 @@ export interface StallPolicy {
 
 export const DEFAULT_STALL: StallPolicy = { factor: 10, floorS: 120, slowPhaseS: 900 };
 
-const SLOW_PHASES = new Set(["setup", "checkpoint", "export"]);
+const SLOW_PHASES = new Set(["setup", "eval", "checkpoint", "export"]);
 
 export function stallTimeoutS(policy: StallPolicy, medianStepS: number | null, phase: string): number {
   if (medianStepS === null || SLOW_PHASES.has(phase)) return Math.max(policy.slowPhaseS, policy.floorS);

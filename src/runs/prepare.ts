@@ -164,6 +164,7 @@ export async function prepareRun(opts: PrepareOptions): Promise<PreparedRun> {
       numTokens: data.meta.num_tokens,
       trainedTokens: data.meta.trained_tokens,
       numDocs: data.meta.num_docs,
+      eval: data.eval ? { shardDir: data.eval.shardDir, numRows: data.eval.meta.num_rows } : null,
     },
     hardware: { device, nprocPerNode, nnodes: opts.nnodes ?? 1, ...(device === "cuda" && gpus[0] ? { gpuName: gpus[0].name } : {}) },
     resumeFrom,

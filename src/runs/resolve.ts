@@ -19,6 +19,8 @@ export interface ResolvableConfig {
   per_device_train_batch_size: number;
   gradient_accumulation_steps: number;
   global_batch_size?: number | undefined;
+  eval_steps?: number | undefined;
+  per_device_eval_batch_size?: number | undefined;
   learning_rate: number;
   num_train_epochs: number;
   max_steps: number;
@@ -52,7 +54,17 @@ export interface ResolveInput {
   runDir: string;
   model: { path: string; randomInit: boolean; tokenizerPath: string; config: Record<string, unknown> };
   tokenizer: { padId: number; eosId: number };
-  data: { shardDir: string; seqLen: number; packing: boolean; numRows: number; numTokens: number; trainedTokens: number; numDocs?: number };
+  data: {
+    shardDir: string;
+    seqLen: number;
+    packing: boolean;
+    numRows: number;
+    numTokens: number;
+    trainedTokens: number;
+    numDocs?: number;
+    /** The val_size split, when there is one. */
+    eval?: { shardDir: string; numRows: number } | null;
+  };
   /** gpuName: the GPUs' model as nvidia-smi names it, for the peak FLOP/s behind mfu. */
   hardware: { device: "cuda" | "cpu"; nprocPerNode: number; nnodes: number; gpuName?: string };
   resumeFrom: string | null;
@@ -172,9 +184,19 @@ export function resolveSpec(input: ResolveInput): Resolved {
       resume_from: input.resumeFrom,
     },
     export: { dir: `${input.runDir}/export`, merge_lora: c.export_merge_lora ?? true },
+    eval: resolveEval(c, data.eval ?? null, notes),
     fault: input.fault ?? null,
   };
   return { spec, warnings, notes };
+}
+
+/** Evaluation on the held-out split: every eval_steps (default: save_steps; 0: after the last step). */
+function resolveEval(c: ResolvableConfig, held: { shardDir: string; numRows: number } | null, notes: string[]): RunSpec["eval"] {
+  if (!held || held.numRows === 0) return null;
+  const every = c.eval_steps ?? c.save_steps;
+  const micro = c.per_device_eval_batch_size ?? c.per_device_train_batch_size;
+  notes.push(`eval: loss on ${held.numRows} held-out rows ${every > 0 ? `every ${every} steps and ` : ""}after the last step`);
+  return { shard_dir: held.shardDir, num_rows: held.numRows, every_steps: every, micro_batch_size: micro };
 }
 
 /** For mfu: the model FLOPs of a trained token; 0 when config.json is not a shape the planner reads. */

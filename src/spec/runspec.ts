@@ -134,6 +134,15 @@ export const ExportSpec = z
   })
   .strict();
 
+export const EvalSpec = z
+  .object({
+    shard_dir: z.string().describe("The held-out split (val_size) as a token shard: <data.shard_dir>/eval."),
+    num_rows: z.number().int().positive(),
+    every_steps: z.number().int().nonnegative().describe("Evaluate after every this many optimizer steps; 0: only after the last step."),
+    micro_batch_size: z.number().int().positive().describe("Rows per forward pass per rank."),
+  })
+  .strict();
+
 export const FaultSpec = z
   .object({
     rank: z.number().int().nonnegative(),
@@ -157,6 +166,7 @@ export const RunSpec = z
     distributed: DistributedSpec,
     checkpoint: CheckpointSpec,
     export: ExportSpec,
+    eval: EvalSpec.nullable().describe("Evaluation on the held-out split; null without val_size."),
     fault: FaultSpec.nullable(),
   })
   .strict();

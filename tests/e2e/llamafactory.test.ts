@@ -61,6 +61,7 @@ interface DryRun {
     precision: { compute_dtype: string };
     distributed: { strategy: string };
     checkpoint: { save_steps: number };
+    eval: { shard_dir: string; num_rows: number; every_steps: number; micro_batch_size: number } | null;
   };
 }
 
@@ -123,13 +124,18 @@ for (const name of TRAIN) {
   });
 }
 
-test("the eval keys of the examples, uncommented, are named in warnings", { timeout: 120_000 }, async () => {
-  const text = readFileSync(join(EXAMPLES, "train_lora/qwen3_lora_sft.yaml"), "utf8").replace(/^# (per_device_eval_batch_size|eval_strategy|eval_steps):/gm, "$1:");
+test("the eval keys of the examples, uncommented, set up evaluation; keys without an equivalent are warnings", { timeout: 120_000 }, async () => {
+  const text = readFileSync(join(EXAMPLES, "train_lora/qwen3_lora_sft.yaml"), "utf8").replace(/^# (val_size|per_device_eval_batch_size|eval_strategy|eval_steps):/gm, "$1:");
   const file = join(dir, "qwen3_lora_sft_eval.yaml");
   writeFileSync(file, text + "flash_attn: fa2\nenable_liger_kernel: true\n");
   const r = await dryRun(file, chatml);
   assert.equal(r.code, 0, r.stderr);
-  for (const key of ["per_device_eval_batch_size", "eval_strategy", "eval_steps", "flash_attn", "enable_liger_kernel"]) {
+  const { spec } = JSON.parse(r.stdout) as DryRun;
+  const given = (key: string) => Number(new RegExp(`^${key}: (\\d+)$`, "m").exec(text)![1]);
+  assert.equal(spec.eval?.every_steps, given("eval_steps"));
+  assert.equal(spec.eval?.micro_batch_size, given("per_device_eval_batch_size"));
+  for (const key of ["per_device_eval_batch_size", "eval_strategy", "eval_steps"]) assert.doesNotMatch(r.stderr, new RegExp(`${key}: is not supported`), key);
+  for (const key of ["flash_attn", "enable_liger_kernel"]) {
     assert.match(r.stderr, new RegExp(`warning: qwen3_lora_sft_eval\\.yaml:\\d+ ${key}: is not supported yet; `), key);
   }
 });
@@ -151,7 +157,9 @@ test("val_size and mix_strategy of an example, uncommented, reach the shards thr
   assert.equal(spec.data.num_rows, 182 - meta.held_out_samples);
   const evalMeta = JSON.parse(readFileSync(join(spec.data.shard_dir, "eval", "meta.json"), "utf8")) as { num_docs: number };
   assert.equal(evalMeta.num_docs, meta.held_out_samples);
-  assert.match(r.stderr, /warning: val_size: held out 19 samples \(19 rows\) into .*\/eval; they are not trained on\. The worker does not evaluate yet/);
+  assert.equal(spec.eval?.shard_dir, join(spec.data.shard_dir, "eval"));
+  assert.equal(spec.eval?.num_rows, 19);
+  assert.equal(spec.eval?.every_steps, 500, "eval_steps follows save_steps (500 in the example) when not given");
 });
 
 for (const name of DEEPSPEED) {

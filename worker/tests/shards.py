@@ -189,6 +189,7 @@ def make_spec(run_dir: str, model_dir: str, shard_dir: str, meta: dict, **over) 
         },
         "checkpoint": {"dir": os.path.join(run_dir, "checkpoints"), "save_steps": 0, "save_total_limit": 0, "resume_from": None},
         "export": {"dir": os.path.join(run_dir, "export"), "merge_lora": True},
+        "eval": None,
         "fault": None,
     }
     for key, value in over.items():

@@ -89,6 +89,9 @@ class DeepSpeedEngine:
     def train(self) -> None:
         self.engine.train()
 
+    def eval(self) -> None:
+        self.engine.eval()
+
     def micro_batch(self, last: bool):
         return activation_offload(self.spec.train.activation_checkpointing.offload, self.d.device)
 

@@ -96,6 +96,9 @@ class TorchEngine:
     def train(self) -> None:
         self.wrapped.net.train()
 
+    def eval(self) -> None:
+        self.wrapped.net.eval()
+
     def micro_batch(self, last: bool):
         """Context for one micro-batch's forward, loss and backward."""
         stack = ExitStack()

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Optional
 
-RANK0_ONLY = {"step", "checkpoint", "done"}
+RANK0_ONLY = {"step", "eval", "checkpoint", "done"}
 
 
 def _finite(v):

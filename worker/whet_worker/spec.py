@@ -121,6 +121,14 @@ class ExportSpec:
 
 
 @dataclass(frozen=True)
+class EvalSpec:
+    shard_dir: str
+    num_rows: int
+    every_steps: int
+    micro_batch_size: int
+
+
+@dataclass(frozen=True)
 class FaultSpec:
     rank: int
     step: int
@@ -141,6 +149,7 @@ class RunSpec:
     distributed: DistributedSpec
     checkpoint: CheckpointSpec
     export: ExportSpec
+    eval: Optional[EvalSpec]
     fault: Optional[FaultSpec]
 
 

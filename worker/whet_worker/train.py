@@ -157,6 +157,42 @@ def mfu(spec, tokens_per_s: float, world_size: int) -> Optional[float]:
     return tokens_per_s * flops / (peak * world_size)
 
 
+class Evaluator:
+    """The loss on the held-out split (spec.eval), summed over its trained tokens.
+
+    Each rank takes every world_size-th row. Every rank runs the same number of forward passes,
+    a rank out of rows repeating row 0 with weight 0, because FSDP2 gathers weights inside
+    forward and a rank that stopped early would leave the others waiting. One all-reduce sums
+    the token losses and the trained tokens.
+    """
+
+    def __init__(self, spec, d):
+        e = spec.eval
+        self.d, self.mbs = d, e.micro_batch_size
+        self.shard = Shard(e.shard_dir)
+        self.rows = list(range(d.rank, self.shard.num_rows, d.world_size))
+        per_rank = -(-self.shard.num_rows // d.world_size)
+        self.passes = -(-per_rank // self.mbs)
+
+    def loss(self, engine) -> float:
+        d = self.d
+        totals = torch.zeros(2, dtype=torch.float64, device=d.device)
+        engine.eval()
+        try:
+            with torch.no_grad():
+                for i in range(self.passes):
+                    rows = self.rows[i * self.mbs:(i + 1) * self.mbs]
+                    weight = 1.0 if rows else 0.0
+                    mb = collate(self.shard, rows or [0], self.shard.packing).to(d.device)
+                    ce = chunked_ce_sum(engine.forward(mb), mb.labels)
+                    totals[0] += weight * ce.double()
+                    totals[1] += weight * mb.trained_tokens
+        finally:
+            engine.train()
+        d.all_sum(totals)
+        return (totals[0] / totals[1].clamp(min=1)).item()
+
+
 def _hello(events, trainer: Trainer) -> None:
     spec, d, engine = trainer.spec, trainer.d, trainer.engine
     events.emit(
@@ -184,6 +220,7 @@ def run(spec, d, events, stop, progress: Progress) -> int:
     log(d.rank, f"model ready: {engine.trainable_params:,} trainable of {engine.total_params:,} parameters; "
                 f"steps {start_step + 1}..{t.max_steps}")
 
+    evaluator = Evaluator(spec, d) if spec.eval else None
     first_loss = last_loss = None
     step = start_step
     for step in range(start_step + 1, t.max_steps + 1):
@@ -210,6 +247,10 @@ def run(spec, d, events, stop, progress: Progress) -> int:
                 **_mfu_field(spec, r, d.world_size),
                 **metrics.memory(d.device),
             )
+
+        if evaluator and ((spec.eval.every_steps and step % spec.eval.every_steps == 0) or step == t.max_steps):
+            progress.phase = "eval"
+            events.emit("eval", step=step, eval_loss=evaluator.loss(engine))
 
         if (spec.checkpoint.save_steps and step % spec.checkpoint.save_steps == 0) or r.stop:
             progress.phase = "checkpoint"
