@@ -8,7 +8,7 @@ import { fitRun } from "./fit.ts";
 import { planInputFromConfig } from "./from-config.ts";
 import { planRun, type Plan } from "./planner.ts";
 import { applyLine, settingsLabel } from "./render.ts";
-import type { Offload, Stage } from "./states.ts";
+import { defaultSharding, type Offload, type Stage } from "./states.ts";
 
 export interface TrainPreflightOptions {
   world: number;
@@ -60,8 +60,8 @@ export function trainPreflight(config: Record<string, unknown>, modelConfig: Rec
       if (offloadFree) chosen.offload = same.offload;
       notes.push(`sharding auto: ${settingsLabel(same)} is the fastest setting predicted to fit at this micro-batch and checkpointing`);
     } else {
-      // Nothing fits as configured: keep the rule-of-thumb default; the check below refuses.
-      chosen.sharding = opts.world > 1 && config.finetuning_type === "full" ? "zero3" : "ddp";
+      // Nothing fits as configured: keep the default rule; the check below refuses.
+      chosen.sharding = defaultSharding(opts.world, config.finetuning_type);
     }
     effective = { ...config, ...chosen };
   }

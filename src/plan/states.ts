@@ -52,6 +52,12 @@ export function modelStates(params: number, layout: StateLayout, stage: Stage, w
   };
 }
 
+/** `sharding: auto` without a plan (CPU runs, or nothing fits): ddp on one process or for
+ *  adapters, whose states are small; zero3 for full fine-tuning on several processes. */
+export function defaultSharding(world: number, finetuningType: unknown): "ddp" | "zero3" {
+  return world > 1 && finetuningType === "full" ? "zero3" : "ddp";
+}
+
 export function stageLevel(stage: Stage): number {
   return LEVEL[stage];
 }

@@ -67,7 +67,8 @@ export async function runWithRecovery(first: PreparedRun, policy: RecoveryPolicy
         io.human("stopped before the next attempt started.");
         return 130;
       }
-      createRunDir(runDir, { configText: prepared.configText, spec, plan: planSummary(spec) });
+      // The first attempt's files were written at launch; a retry runs a new spec.
+      if (attempt > 1) createRunDir(runDir, { configText: prepared.configText, spec, plan: planSummary(spec) });
       const { argv, env } = io.command(spec);
       const view = io.view();
       current = startSupervised({

@@ -6,6 +6,7 @@ import { deepSpeedConfigFor, type Offload, type Strategy } from "../compat/deeps
 import { bf16Peak } from "../doctor/specs.ts";
 import { loraParams, shapeFromConfig } from "../plan/shape.ts";
 import { trainFlopsPerToken } from "../plan/speed.ts";
+import { defaultSharding } from "../plan/states.ts";
 
 /** The config fields the resolver reads (a subset of RunConfig). */
 export interface ResolvableConfig {
@@ -268,7 +269,7 @@ export function resolveDistributed(
   notes: string[],
 ): DistChoice {
   const asked = c.sharding ?? "auto";
-  let strategy: Strategy = asked === "auto" ? (run.worldSize > 1 && c.finetuning_type === "full" ? "zero3" : "ddp") : asked;
+  let strategy: Strategy = asked === "auto" ? defaultSharding(run.worldSize, c.finetuning_type) : asked;
   const offload: Offload = c.offload ?? "none";
   if (offload === "params+optimizer" && strategy !== "zero3") {
     if (asked !== "auto") {

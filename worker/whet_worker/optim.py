@@ -7,6 +7,7 @@ import torch
 from torch.distributed.optim import ZeroRedundancyOptimizer
 
 from .offload import HostAdamW
+from .parallel import uses_fsdp
 
 
 def param_groups(model, t) -> list[dict]:
@@ -35,7 +36,7 @@ def build_for_strategy(model, spec):
     cls, hyper = HostAdamW, _hyper(spec.train)
     if spec.distributed.offload != "optimizer":
         # GradScaler hands its scale to fused kernels, which fail on DTensor shards; foreach works.
-        fused = not (spec.precision.loss_scaling and spec.distributed.strategy in ("zero2", "zero3"))
+        fused = not (spec.precision.loss_scaling and uses_fsdp(spec))
         cls = torch.optim.AdamW
         hyper.update(fused=fused, foreach=not fused)
     groups = param_groups(model, spec.train)
