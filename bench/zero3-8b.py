@@ -84,7 +84,7 @@ def make_spec(run_dir: str, model_dir: str, shard_dir: str, meta: dict, vocab: i
         "train": {"micro_batch_size": 1, "gradient_accumulation_steps": 1, "global_batch_rows": 1, "max_steps": STEPS,
                   "steps_per_epoch": meta["num_rows"], "learning_rate": 1e-5, "lr_scheduler_type": "constant", "warmup_steps": 0,
                   "min_lr_ratio": 0.0, "weight_decay": 0.0, "adam_beta1": 0.9, "adam_beta2": 0.95, "adam_epsilon": 1e-8,
-                  "max_grad_norm": 1.0, "seed": 0, "logging_steps": 1, "flops_per_token": 0.0,
+                  "max_grad_norm": 1.0, "seed": 0, "logging_steps": 1, "flops_per_token": 0.0, "compile": False,
                   "activation_checkpointing": {"mode": "full", "every": 1, "offload": False}},
         "precision": {"compute_dtype": "bfloat16", "master_dtype": "float32", "frozen_dtype": "bfloat16", "save_dtype": "bfloat16",
                       "loss_scaling": False},

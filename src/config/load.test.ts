@@ -46,7 +46,7 @@ test("a LoRA sft config loads with defaults filled in", () => {
   assert.equal(config.per_device_train_batch_size, 8);
   assert.equal(config.lr_scheduler_type, "linear");
   assert.equal(config.logging_steps, 500);
-  assert.equal(config.gradient_checkpointing, true);
+  assert.equal(config.gradient_checkpointing, "auto");
   assert.equal(config.nproc, "auto");
   assert.equal(config.device, "auto");
   assert.equal(config.export_merge_lora, true);

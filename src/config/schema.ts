@@ -10,7 +10,18 @@ const flag = (value: boolean, text: string) => z.boolean().default(value).descri
 const model = {
   model_name_or_path: z.string().min(1).describe("Local model folder (relative to this file) or a Hugging Face hub id like Qwen/Qwen3-0.6B."),
   random_init: flag(false, "Build the model from config.json with random weights (tests, benchmarks, the quickstart)."),
-  attn_implementation: z.enum(["sdpa", "eager"]).default("sdpa").describe("Attention kernel: sdpa (PyTorch scaled dot-product) or eager."),
+  attn_implementation: z
+    .enum(["auto", "sdpa", "eager", "varlen"])
+    .optional()
+    .describe("Attention: varlen (each micro-batch's documents end to end, attention bounded per document, no padding computed), sdpa (PyTorch scaled dot-product over padded rows) or eager. Default auto: varlen with 16-bit compute on GPUs, else sdpa."),
+  flash_attn: z
+    .enum(["auto", "disabled", "sdpa", "fa2"])
+    .optional()
+    .describe("LLaMA-Factory's spelling, used when attn_implementation is not given: fa2 means varlen, disabled means eager."),
+  torch_compile: z
+    .union([z.boolean(), z.literal("auto")])
+    .default("auto")
+    .describe("torch.compile each decoder block; a block that fails to compile runs eagerly, with a warning. auto: on with GPUs, off on the CPU."),
 };
 
 const method = {
@@ -84,9 +95,9 @@ const train = {
   bf16: flag(false, "Compute in bfloat16 (GPUs from Ampere on)."),
   fp16: flag(false, "Compute in float16 with loss scaling (older GPUs)."),
   gradient_checkpointing: z
-    .union([z.boolean(), z.string().regex(/^(none|full|selective(\/[1-9]\d*)?)$/, 'write true, false, none, full, selective or selective/K (every K-th block)')])
-    .default(true)
-    .describe("Recompute activations in the backward pass to save memory: true or full (every block), false or none, selective/K (every K-th block; selective alone is selective/2).")
+    .union([z.boolean(), z.string().regex(/^(auto|none|full|selective(\/[1-9]\d*)?)$/, 'write auto, true, false, none, full, selective or selective/K (every K-th block)')])
+    .default("auto")
+    .describe("Recompute activations in the backward pass to save memory: true or full (every block), false or none, selective/K (every K-th block; selective alone is selective/2). auto (default): on GPUs the least recomputation the memory planner predicts to fit (none, selective/4, selective/2, then full); on the CPU full, as LLaMA-Factory does.")
     .meta({ examples: ["selective/4"] }),
   offload_activations: flag(false, "Whetstone: keep the tensors saved for backward in host memory (CUDA only; slower, frees GPU memory)."),
   disable_gradient_checkpointing: z.boolean().optional().describe("LLaMA-Factory's spelling: true means gradient_checkpointing: false."),

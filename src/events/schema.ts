@@ -45,6 +45,7 @@ export const StepEvent = z.looseObject({
   mem_allocated_gib: z.number().nonnegative(),
   mem_reserved_gib: z.number().nonnegative(),
   mem_peak_gib: z.number().nonnegative(),
+  mem_peak_reserved_gib: z.number().nonnegative().optional().describe("Most memory the CUDA caching allocator has held so far (GPUs only)."),
 });
 
 export const EvalEvent = z.looseObject({

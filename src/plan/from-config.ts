@@ -43,14 +43,17 @@ function checkpointing(c: Cfg): Checkpointing {
 function attention(c: Cfg): AttentionImpl {
   const a = str(c, "attn_implementation");
   if (a === "eager" || a === "sdpa") return a;
-  if (a === "flash_attention_2") return "flash";
+  if (a === "flash_attention_2" || a === "varlen") return "flash";
   const fa = str(c, "flash_attn"); // LLaMA-Factory: auto | disabled | sdpa | fa2
-  return fa === "disabled" ? "eager" : fa === "fa2" ? "flash" : "sdpa";
+  // Whetstone's auto is varlen (flash kernels, no padding) on GPUs, which is what the planner plans for.
+  return fa === "disabled" ? "eager" : fa === "sdpa" ? "sdpa" : "flash";
 }
 
-/** Whetstone's worker always computes the loss in chunks; "plain" (HF's fp32 logits) is for comparison. */
+/** Whetstone's worker fuses the head and the loss chunk by chunk (Llama-family heads are plain
+ *  linears); "plain" (HF's fp32 logits) and "chunked" (the loss in chunks over whole logits) are
+ *  for comparison. */
 function loss(c: Cfg): LossImpl {
-  return c.loss_impl === "plain" ? "plain" : "chunked";
+  return c.loss_impl === "plain" ? "plain" : c.loss_impl === "chunked" ? "chunked" : "fused";
 }
 
 /** sharding: none|ddp|zero1|zero2|zero3 and offload, or a LLaMA-Factory deepspeed file name (ds_z3_offload_config.json). */

@@ -6,7 +6,7 @@ import { planRun, type Plan } from "./planner.ts";
 
 export { DEFAULT_CONSTANTS, type PlanConstants } from "./constants.ts";
 export { shapeFromConfig, countParams, loraParams, KNOWN_SHAPES, type ModelShape, type ParamCounts } from "./shape.ts";
-export { modelStates, DEEPSPEED_MIXED, WHET_FULL, WHET_ADAPTER, type Stage, type Offload, type StateLayout } from "./states.ts";
+export { modelStates, DEEPSPEED_MIXED, trainableLayout, frozenWorkerLayout, placeStates, type Stage, type Offload, type StateLayout, type WorkerLayout } from "./states.ts";
 export { planRun, COMPONENTS, type Plan, type PlanInput, type Method, type Breakdown, type Phase } from "./planner.ts";
 export { planInference, type InferenceInput, type InferencePlan } from "./inference.ts";
 export { fitRun, type FitResult, type Candidate, type FitOptions } from "./fit.ts";

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { planRun, type PlanInput } from "./planner.ts";
 import { planInference } from "./inference.ts";
-import { DEFAULT_CONSTANTS } from "./constants.ts";
+import { DEFAULT_CONSTANTS, FIRST_PRINCIPLES } from "./constants.ts";
 import { KNOWN_SHAPES, countParams } from "./shape.ts";
 import { STAGES } from "./states.ts";
 import { WhetError } from "../errors.ts";
@@ -93,13 +93,24 @@ test("checkpointing never needs more activation memory", () => {
   }
 });
 
-test("eager attention adds S² per head; chunked loss is smaller than plain", () => {
-  const sdpa = planRun({ ...base, seqLen: 4096 });
+test("eager attention adds S² per head; varlen's per-document fallback keeps each output twice; the worker's losses are smaller than plain", () => {
+  const flash = planRun({ ...base, seqLen: 4096, attention: "flash" });
   const eager = planRun({ ...base, seqLen: 4096, attention: "eager" });
-  const extra = eager.phases.forward_end.activations - sdpa.phases.forward_end.activations;
-  assert.equal(extra, DEFAULT_CONSTANTS.eagerScoreBytes * llama8b.heads * 4096 * 4096 * llama8b.layers);
-  const chunked = planRun({ ...base, seqLen: 4096, loss: "chunked" });
-  assert.ok(chunked.phases.backward.logits < sdpa.phases.backward.logits / 2);
+  const extra = eager.phases.forward_end.activations - flash.phases.forward_end.activations;
+  const close = (a: number, b: number) => assert.ok(Math.abs(a - b) <= 1e-9 * b, `${a} vs ${b}`);
+  close(extra, DEFAULT_CONSTANTS.eagerScoreBytes * llama8b.heads * 4096 * 4096 * llama8b.layers * DEFAULT_CONSTANTS.activationFactor.none);
+  const q = llama8b.heads * llama8b.headDim;
+  const fallback = planRun({ ...base, seqLen: 4096, attention: "varlen-fallback" });
+  close(fallback.phases.forward_end.activations - flash.phases.forward_end.activations, 2 * q * 4096 * llama8b.layers * DEFAULT_CONSTANTS.activationFactor.none);
+  // float32 compute: the worker's varlen attention has no flash kernel and takes the fallback.
+  const fp32 = (attention: PlanInput["attention"]) => planRun({ ...base, computeBytes: 4, attention }).phases.forward_end.activations;
+  assert.equal(fp32("flash"), fp32("varlen-fallback"));
+  const loss = (l: PlanInput["loss"]) => {
+    const p = planRun({ ...base, method: { kind: "lora", rank: 8, targets: ["all"] }, microBatch: 2, seqLen: 4096, loss: l });
+    return Math.max(...Object.values(p.phases).map((b) => b.logits));
+  };
+  assert.ok(loss("chunked") < loss("plain") / 2, `${loss("chunked")} ${loss("plain")}`);
+  assert.ok(loss("fused") < loss("chunked") / 2, `${loss("fused")} ${loss("chunked")}`);
 });
 
 test("offload moves states to host RAM; parameter offload needs zero3", () => {
@@ -134,8 +145,9 @@ test("full fine-tuning: higher stages never need more per GPU at a fixed world s
 
 test("the peak phase is the largest phase, and the breakdown adds up", () => {
   const p = planRun({ ...base, microBatch: 4, gradientAccumulation: 4 });
-  const { total, ...parts } = p.peak;
+  const { total, allocated, ...parts } = p.peak;
   assert.equal(Object.values(parts).reduce((a, b) => a + b, 0), total);
+  assert.ok(allocated < total && p.allocatedPeak <= p.reservedPeak);
   for (const b of Object.values(p.phases)) assert.ok(b.total <= p.peak.total);
   assert.equal(p.tokensPerMicroBatch, 8192);
 });
@@ -158,4 +170,71 @@ test("preflight: the train command's one call, from config keys to a verdict", a
   const lora = preflight({ ...config, finetuning_type: "lora" }, modelConfig, { world: 1, gpuMemoryBytes: 80 * 1024 ** 3 });
   assert.equal(lora.fits, true);
   assert.equal(lora.plan.params.trainable, 20_971_520);
+});
+
+// Counted on the CPU with saved-tensor hooks over transformers' Llama block (h 256, 2 KV heads of
+// 32, I 704, 8 heads) and fitted over six shapes: bytes per token per block, without the two
+// fp32 RMSNorm rsqrt values (8 bytes) the formula leaves out, with K and V at their own heads.
+// The worker's flash path keeps them repeated to every head (torch's varlen_attn takes no
+// grouped-query flag): 4 (q - kv) more.
+test("saved bytes per token per block follow how the worker computes", async () => {
+  const { blockBytesPerToken } = await import("./activations.ts");
+  const shape = { hidden: 256, layers: 2, heads: 8, kvHeads: 2, headDim: 32, intermediate: 704, vocab: 1000, tiedEmbeddings: true, qkvBias: false };
+  const count = (layout: "full" | "full-autocast" | "adapter" | "adapter-autocast") =>
+    blockBytesPerToken(shape, DEFAULT_CONSTANTS, { attention: "flash", seqLen: 512, computeBytes: 2, layout, adapter: { rank: 8, linears: 7 } });
+  const repeated = 4 * (256 - 64);
+  assert.equal(count("full-autocast"), 13608 - 8 + repeated); // fp32 weights under autocast: 30h + 4kv + 8I + 4 heads
+  assert.equal(count("full"), 11048 - 8 + repeated); // FSDP2, 16-bit weights: 20h + 4kv + 8I + 4 heads
+  assert.equal(count("adapter-autocast"), 12184 - 8 + repeated); // LoRA under autocast: 24h + ... + 2r per adapted linear
+  assert.equal(count("adapter"), 10136 - 8 + repeated); // LoRA under FSDP2: 16h + ...
+});
+
+test("the fused loss keeps no [tokens, vocab] logits: its memory stops growing after one chunk", () => {
+  const lora = { ...base, method: { kind: "lora", rank: 8, targets: ["all"] } } as PlanInput;
+  const logits = (loss: PlanInput["loss"], microBatch: number) => planRun({ ...lora, loss, microBatch }).phases.forward_end.logits;
+  assert.equal(logits("fused", 1), logits("fused", 8));
+  assert.ok(logits("chunked", 8) > 4 * logits("chunked", 1) - 1);
+});
+
+test("ddp's 16-bit autocast copies live through forward and backward, not through the optimizer step", () => {
+  const c = countParams(llama8b);
+  const n = c.total;
+  // The embedding is a lookup (nothing cast); the plain loss's head keeps its cast for backward,
+  // the fused loss casts the head inside its checkpoint, chunk by chunk.
+  const p = planRun({ ...base, stage: "none" });
+  assert.equal(p.phases.forward_end.weights, 4 * n + 2 * (n - c.embedding));
+  assert.equal(planRun({ ...base, loss: "fused" }).phases.forward_end.weights, 4 * n + 2 * (n - c.embedding - c.head));
+  assert.equal(p.phases.optimizer_step.weights, 4 * n);
+  assert.equal(p.phases.optimizer_step.weights + p.phases.optimizer_step.gradients + p.phases.optimizer_step.optimizer, 16 * n);
+});
+
+test("zero3 gathers the whole root (embedding and untied head) in 16 bits, one block alone, two with an all-gather in flight", () => {
+  const p = countParams(llama8b);
+  const root = (p.embedding + p.head + p.finalNorm) * 2;
+  const one = planRun({ ...base, stage: "zero3", checkpointing: { mode: "full" } });
+  assert.equal(one.phases.forward_end.buffers, p.perBlock * 2 + root);
+  const eight = planRun({ ...base, stage: "zero3", world: 8, checkpointing: { mode: "full" } });
+  assert.equal(eight.phases.forward_end.buffers, 2 * p.perBlock * 2 + root);
+});
+
+// One process, full fine-tuning under FSDP2: the gradients are the reduce-scatter stream's
+// outputs, a pool of their own; backward ends with the root's fp32 reduce-scatter input.
+test("FSDP2: the gradients' pool stays reserved, and backward ends with the root's reduce", () => {
+  const c = countParams(llama8b);
+  const zero = { ...FIRST_PRINCIPLES, fragmentation: { churn: 1, logits: 1, buffers: 1 }, reserveSlackBytes: 0 };
+  const p = planRun({ ...base, stage: "zero3", checkpointing: { mode: "full" }, loss: "fused" }, zero);
+  const root = c.embedding + c.head + c.finalNorm;
+  // Allocated at the end: fp32 weights, gradients and AdamW (16Ψ) and the root's fp32 input (4 bytes each).
+  assert.equal(p.allocatedPeak, 16 * c.total + 4 * root + zero.runtimeBytes);
+  assert.equal(p.allocatedAfterStep, 12 * c.total + zero.runtimeBytes);
+  // Reserved: the forward's largest moment with the fp32 gradients cached besides, plus that input.
+  const forward = p.phases.forward_end;
+  assert.equal(forward.overhead - zero.cudaContextBytes - zero.runtimeBytes, 4 * c.total);
+  assert.ok(p.reservedPeak >= forward.total - zero.cudaContextBytes + 4 * root);
+  // DDP keeps gradients in the default stream: nothing cached beside them.
+  const ddp = planRun({ ...base, checkpointing: { mode: "full" }, loss: "fused" }, zero);
+  assert.equal(ddp.phases.forward_end.overhead, zero.cudaContextBytes + zero.runtimeBytes);
+  // Optimizer offload: 16-bit gradients, cast from an fp32 output of the root's size.
+  const off = planRun({ ...base, stage: "zero3", offload: "optimizer", checkpointing: { mode: "full" }, loss: "fused" }, zero);
+  assert.equal(off.allocatedPeak, 2 * c.total + 2 * c.total + 4 * root + 4 * root + zero.runtimeBytes);
 });

@@ -4,9 +4,9 @@
 // optimizer step (states plus AdamW scratch). See docs/memory.md for the model.
 import { WhetError } from "../errors.ts";
 import { DEFAULT_CONSTANTS, type PlanConstants } from "./constants.ts";
-import { activationBytes, logitsBytes, type AttentionImpl, type Checkpointing, type LossImpl } from "./activations.ts";
-import { blockLinears, countParams, loraParams, type ModelShape } from "./shape.ts";
-import { addStates, frozenLayout, modelStates, stageLevel, WHET_ADAPTER, WHET_FULL, type Offload, type Stage, type StateBytes } from "./states.ts";
+import { activationBytes, logitsBytes, type AttentionImpl, type BlockLayout, type Checkpointing, type LossImpl } from "./activations.ts";
+import { blockLinears, countParams, loraParams, loraTargetNames, type ModelShape } from "./shape.ts";
+import { addPlaced, frozenWorkerLayout, placeStates, stageLevel, trainableLayout, type Offload, type PlacedStates, type Stage } from "./states.ts";
 
 export type Method =
   | { kind: "full" }
@@ -36,7 +36,11 @@ export interface PlanInput {
 
 export const COMPONENTS = ["weights", "gradients", "optimizer", "activations", "logits", "buffers", "overhead"] as const;
 export type Component = (typeof COMPONENTS)[number];
-export type Breakdown = Record<Component, number> & { total: number };
+export type Breakdown = Record<Component, number> & {
+  total: number;
+  /** What torch counts as allocated in this phase: total less fragmentation, context and NCCL. */
+  allocated: number;
+};
 export type Phase = "forward_end" | "backward" | "optimizer_step";
 
 export interface Plan {
@@ -49,6 +53,11 @@ export interface Plan {
   peak: Breakdown;
   /** What torch.cuda.max_memory_reserved() should show: the peak without context and NCCL. */
   reservedPeak: number;
+  /** What torch.cuda.max_memory_allocated() should show: the largest sum of live tensors. */
+  allocatedPeak: number;
+  /** What torch.cuda.memory_allocated() should show between steps (gradients set to None):
+   * weights, optimizer states and the runtime's own bytes. */
+  allocatedAfterStep: number;
   /** Host RAM the offloaded states need, per GPU and per node. */
   hostBytesPerGpu: number;
   hostBytesPerNode: number;
@@ -68,60 +77,64 @@ export function validateInput(i: PlanInput): void {
 interface Parts {
   trainable: number;
   frozen: number;
-  states: StateBytes;
+  states: PlacedStates;
   /** Bytes of one block's parameters as gathered for compute (zero3). */
   blockComputeBytes: number;
   /** Trainable parameters in one block (for the reduce-scatter buffer). */
   blockTrainable: number;
   /** Trainable head/embedding parameters, whose gradients appear first in backward. */
   headTrainable: number;
+  /** Trainable parameters of FSDP2's root group (embedding, head, final norm): full fine-tuning. */
+  rootTrainable: number;
   savedBlocks: number;
   /** QLoRA: one linear dequantised to 16 bits in forward and one in backward. */
   dequantBytes: number;
+  layout: BlockLayout;
+  adapter?: { rank: number; linears: number };
 }
 
 function parts(i: PlanInput, k: PlanConstants): Parts {
   const s = i.shape;
   const p = countParams(s);
   const cb = i.computeBytes;
-  // fp32 compute: the weight is its own master. Optimizer offload moves the fp32 masters and
-  // AdamW moments (12 bytes) to the host, and the worker's GPU side depends on the wrapper:
-  // under FSDP2 (zero2/3) the parameter shards and the gradients accumulated until the step are
-  // in the compute dtype; under DDP (ddp/zero1) weights and gradients stay fp32, because DDP
-  // reduces gradients in the weights' dtype.
-  const offloadLayout = stageLevel(i.stage) >= 2 ? { weight: cb, weightAtZero3: "shard" as const, grad: cb, optimizer: 12 } : { weight: 4, weightAtZero3: "shard" as const, grad: 4, optimizer: 12 };
-  const fullLayout = cb === 4 ? WHET_ADAPTER : i.offload === "optimizer" ? offloadLayout : WHET_FULL;
-  const st = (n: number, layout = fullLayout) => modelStates(n, layout, i.stage, i.world);
+  // ddp/zero1 keep fp32 trainable weights and compute under autocast; FSDP2 (zero2/zero3) casts
+  // to the compute dtype itself (worker/whet_worker/parallel.py).
+  const autocast = stageLevel(i.stage) < 2 && cb === 2;
+  const trainable = (n: number) => placeStates(n, trainableLayout(cb, i.stage, i.offload), i.stage, i.world);
+  const frozen = (n: number, bytes: number) => placeStates(n, frozenWorkerLayout(bytes, i.stage, i.offload), i.stage, i.world);
   const m = i.method;
+  const fullLayout: BlockLayout = autocast ? "full-autocast" : "full";
   if (m.kind === "full") {
-    return { trainable: p.total, frozen: 0, states: st(p.total), blockComputeBytes: p.perBlock * cb, blockTrainable: p.perBlock, headTrainable: p.head || p.embedding, savedBlocks: s.layers, dequantBytes: 0 };
+    return { trainable: p.total, frozen: 0, states: trainable(p.total), blockComputeBytes: p.perBlock * cb, blockTrainable: p.perBlock, headTrainable: p.head || p.embedding, rootTrainable: p.embedding + p.head + p.finalNorm, savedBlocks: s.layers, dequantBytes: 0, layout: fullLayout };
   }
   if (m.kind === "freeze") {
     const n = Math.min(Math.max(0, m.trainableLayers), s.layers);
-    const trainable = n * p.perBlock;
-    const states = addStates(st(trainable), st(p.total - trainable, frozenLayout(cb)));
-    return { trainable, frozen: p.total - trainable, states, blockComputeBytes: p.perBlock * cb, blockTrainable: p.perBlock, headTrainable: 0, savedBlocks: n, dequantBytes: 0 };
+    const t = n * p.perBlock;
+    return { trainable: t, frozen: p.total - t, states: addPlaced(trainable(t), frozen(p.total - t, cb)), blockComputeBytes: p.perBlock * cb, blockTrainable: p.perBlock, headTrainable: 0, rootTrainable: 0, savedBlocks: n, dequantBytes: 0, layout: fullLayout };
   }
   const lora = loraParams(s, m.rank, m.targets);
-  const adapter = st(lora, WHET_ADAPTER);
+  const adapter = { rank: m.rank, linears: loraTargetNames(m.targets).length };
+  const layout: BlockLayout = autocast ? "adapter-autocast" : "adapter";
   if (m.kind === "lora") {
-    const base = st(p.total, frozenLayout(cb));
-    return { trainable: lora, frozen: p.total, states: addStates(base, adapter), blockComputeBytes: p.perBlock * cb, blockTrainable: lora / s.layers, headTrainable: 0, savedBlocks: s.layers, dequantBytes: 0 };
+    return { trainable: lora, frozen: p.total, states: addPlaced(frozen(p.total, cb), trainable(lora)), blockComputeBytes: p.perBlock * cb, blockTrainable: lora / s.layers, headTrainable: 0, rootTrainable: 0, savedBlocks: s.layers, dequantBytes: 0, layout, adapter };
   }
   // QLoRA: block linears quantised; embeddings, head, norms and biases stay 16-bit.
   const quantised = p.perBlockLinear * s.layers;
   const qBytes = m.bits === 4 ? k.nf4BytesPerParam : k.int8BytesPerParam;
-  const base = addStates(st(quantised, frozenLayout(qBytes)), st(p.total - quantised, frozenLayout(cb)));
+  const base = addPlaced(frozen(quantised, qBytes), frozen(p.total - quantised, cb));
   const largest = Math.max(...blockLinears(s).map((l) => l.in * l.out));
   return {
     trainable: lora,
     frozen: p.total,
-    states: addStates(base, adapter),
+    states: addPlaced(base, trainable(lora)),
     blockComputeBytes: p.perBlockLinear * qBytes + (p.perBlock - p.perBlockLinear) * cb,
     blockTrainable: lora / s.layers,
     headTrainable: 0,
+    rootTrainable: 0,
     savedBlocks: s.layers,
     dequantBytes: 2 * largest * cb,
+    layout,
+    adapter,
   };
 }
 
@@ -130,69 +143,107 @@ export function planRun(i: PlanInput, k: PlanConstants = DEFAULT_CONSTANTS): Pla
   const s = i.shape;
   const pr = parts(i, k);
   const level = stageLevel(i.stage);
+  const fsdp = level >= 2;
+  const cb = i.computeBytes;
   const tokens = i.microBatch * i.seqLen;
-
-  // Offload moves states to host RAM; FSDP2-style params offload takes the whole shard.
-  let { weights, gradients, optimizer } = pr.states;
-  let host = 0;
-  if (i.offload === "optimizer") {
-    // The host steps AdamW on fp32 masters and moments (sharded from zero1 on); gradients stay
-    // on the GPU until the step and reach the host chunk by chunk through pinned buffers.
-    host = optimizer;
-    optimizer = 0;
-  } else if (i.offload === "params+optimizer") {
-    host = weights + gradients + optimizer;
-    weights = gradients = optimizer = 0;
-  }
-
-  // Full fine-tuning keeps fp32 weights (autocast computes in bf16), so the residual stream is fp32.
-  const fp32Residual = i.method.kind === "full" || i.method.kind === "freeze";
-  const act = activationBytes(s, k, { tokens, seqLen: i.seqLen, savedBlocks: pr.savedBlocks, checkpointing: i.checkpointing, attention: i.attention, computeBytes: i.computeBytes, fp32Residual });
-  const logits = logitsBytes(s, k, tokens, i.loss, i.computeBytes);
+  const { weights, gradients, optimizer, host } = pr.states;
   const p = countParams(s);
-  const gathered = level >= 3 ? k.zero3GatheredBlocks * pr.blockComputeBytes + Math.max(p.embedding, p.head) * i.computeBytes : 0;
-  const reduceScatter = (level >= 2 || i.offload === "optimizer") && pr.trainable > 0 ? k.reduceScatterBytesPerParam * pr.blockTrainable : 0;
+  // Autocast keeps the 16-bit casts its linears save for backward, but the embedding is a lookup
+  // (nothing cast), and the fused loss casts the head inside its checkpoint, one chunk at a time.
+  const uncast = pr.layout === "full-autocast" && pr.rootTrainable > 0 ? p.embedding + p.head - (i.loss === "fused" ? 0 : p.head || p.embedding) : 0;
+  const computeCopy = Math.max(0, pr.states.computeCopy - 2 * uncast);
+
+  const act = activationBytes(s, k, { tokens, seqLen: i.seqLen, savedBlocks: pr.savedBlocks, checkpointing: i.checkpointing, attention: i.attention, computeBytes: cb, layout: pr.layout, adapter: pr.adapter });
+  // A trainable head's weight gradient, built chunk by chunk inside the fused loss: the 16-bit
+  // gradient of a chunk plus the sum it joins (fp32 under autocast, 16-bit under FSDP2).
+  const headGrad = pr.headTrainable > 0 ? (pr.layout === "full-autocast" ? 6 : 4) : 0;
+  const logits = logitsBytes(s, k, tokens, i.loss, cb, headGrad);
+  const rootParams = p.embedding + p.head + p.finalNorm;
+  // zero3: FSDP2 unshards a block while it runs and keeps the root's parameters (embedding, head,
+  // final norm) unsharded from its forward through backward. With more than one process the next
+  // block's all-gather is in flight meanwhile (zero3GatheredBlocks in all); one process has no
+  // all-gather, FSDP2 copies each block's shard into its unsharded parameters when it runs.
+  const gatheredBlocks = i.world > 1 ? k.zero3GatheredBlocks : 1;
+  const gathered = level >= 3 ? gatheredBlocks * pr.blockComputeBytes + rootParams * cb : 0;
+  // FSDP2's all-gather staging (more than one process): a stream of its own whose cached memory
+  // holds its largest group, the root, gathered first, while the phases count one block in flight.
+  const staging = fsdp && i.world > 1 ? Math.max(rootParams * cb, pr.blockComputeBytes) : 0;
+  const stagingLive = level >= 3 && i.world > 1 ? pr.blockComputeBytes : 0;
+  const reduceScatter = fsdp && pr.trainable > 0 ? k.reduceScatterBytesPerParam * pr.blockTrainable : 0;
+  // FSDP2 reduces each group's gradients in fp32 on the reduce-scatter stream. The reduce output
+  // is the sharded gradient itself when gradients are fp32; optimizer offload keeps 16-bit
+  // gradients, cast from an fp32 output of the group's size. That stream's cached memory (the
+  // gradients' bytes and such an output) serves no other stream: it stays reserved in every
+  // phase, also while forward holds the activations.
+  const deviceGradBytes = trainableLayout(cb, i.stage, i.offload).grad;
+  const reduceOutput = (g: number) => (deviceGradBytes === 4 ? 0 : (4 * g) / i.world);
+  const gradientPool = fsdp && pr.trainable > 0 ? gradients + reduceOutput(Math.max(pr.rootTrainable, pr.blockTrainable)) : 0;
   const scratch = i.offload === "none" ? (k.optimizerStepScratchBytes * pr.trainable) / (level >= 1 ? i.world : 1) : 0;
   const accumulating = i.gradientAccumulation > 1;
-  const headGrads = gradients * (pr.trainable > 0 ? pr.headTrainable / pr.trainable : 0);
-  // The last block's gradients, unsharded until reduce-scatter (counted there from zero2 on).
-  const firstBlockGrads = level < 2 && i.offload !== "params+optimizer" ? gradients * (pr.trainable > 0 ? pr.blockTrainable / pr.trainable : 0) : 0;
+  // Gradients alive at the start of the blocks' backward: under DDP the head's (fp32, in the
+  // gradients) and the last block's; under FSDP2 the head's unsharded 16-bit gradient, which waits
+  // for the root's reduce at the very end.
+  const headGrads = fsdp ? 0 : gradients * (pr.trainable > 0 ? pr.headTrainable / pr.trainable : 0);
+  const firstBlockGrads = fsdp ? 0 : gradients * (pr.trainable > 0 ? pr.blockTrainable / pr.trainable : 0);
+  const unshardedHeadGrad = fsdp ? pr.headTrainable * cb : 0;
 
   const overheadFixed = k.cudaContextBytes + (i.world > 1 ? k.ncclBytes : 0);
-  const finish = (c: Omit<Breakdown, "overhead" | "total">): Breakdown => {
-    // Fragmentation comes from the churn of short-lived tensors; states are allocated once.
-    const churn = c.activations + c.logits + c.buffers;
-    const allocated = c.weights + c.gradients + c.optimizer + churn;
-    const overhead = overheadFixed + (k.fragmentation - 1) * churn;
-    return { ...c, overhead, total: allocated + overhead };
+  const f = k.fragmentation;
+  /**
+   * One moment's breakdown. `pooled`: the gradient bytes alive in FSDP2's reduce-scatter pool
+   * (what the pool holds beyond them is cached there). Fragmentation comes from the churn of
+   * short-lived tensors in the default stream (states are allocated once, FSDP2's gradients live
+   * in their own pool); the runtime's own bytes are allocated too: overhead, but in allocatedPeak.
+   */
+  const finish = (c: Omit<Breakdown, "overhead" | "total" | "allocated">, pooled: number, stagingInUse: number): Breakdown => {
+    const allocated = c.weights + c.gradients + c.optimizer + c.activations + c.logits + c.buffers;
+    const churned = c.activations + (fsdp ? c.gradients - pooled : c.gradients);
+    const frag = (f.churn - 1) * churned + (f.logits - 1) * c.logits + (f.buffers - 1) * c.buffers;
+    const cached = Math.max(0, gradientPool - pooled) + Math.max(0, staging - stagingInUse);
+    const overhead = overheadFixed + k.runtimeBytes + k.reserveSlackBytes + frag + cached;
+    return { ...c, overhead, total: allocated + overhead, allocated: allocated + k.runtimeBytes };
   };
-  const forwardEnd = finish({
-    weights,
-    gradients: accumulating ? gradients : 0,
-    optimizer,
-    activations: act.kept,
-    logits: logits.forwardEnd,
-    buffers: gathered + pr.dequantBytes,
-  });
-  // Backward: at its start logits gradients and a recomputed block join every kept activation;
-  // at its end every gradient exists while activations are gone. The larger end is the peak.
-  const backwardStart = finish({
-    weights,
-    gradients: accumulating ? gradients : headGrads + firstBlockGrads,
-    optimizer,
-    activations: act.kept + act.recompute,
-    logits: logits.backward,
-    buffers: gathered + pr.dequantBytes + reduceScatter,
-  });
-  const backwardEnd = finish({ weights, gradients, optimizer, activations: act.recompute, logits: 0, buffers: gathered + pr.dequantBytes + reduceScatter });
-  const step = finish({ weights, gradients, optimizer, activations: 0, logits: 0, buffers: scratch });
-  const phases: Record<Phase, Breakdown> = {
-    forward_end: forwardEnd,
-    backward: backwardStart.total >= backwardEnd.total ? backwardStart : backwardEnd,
-    optimizer_step: step,
-  };
+  // Through forward and backward the 16-bit copies (autocast, FSDP2's zero2) join the weights.
+  const live = weights + computeCopy;
+  const held = accumulating ? gradients : 0;
+  const buffers = gathered + pr.dequantBytes;
+  const forwardEnd = finish({ weights: live, gradients: held, optimizer, activations: act.kept, logits: logits.kept + logits.forwardScratch, buffers }, held, stagingLive);
+  // Backward: first through the loss (every activation still kept), then through the blocks
+  // (a recomputed block joins them, gradients appear), ending with every gradient and the
+  // 16-bit copies gone. The logits stay alive until the micro-batch's backward is over.
+  const lossBackward = finish({ weights: live, gradients: held, optimizer, activations: act.kept, logits: logits.kept + logits.backward, buffers }, held, stagingLive);
+  const blocksStart = finish({ weights: live, gradients: accumulating ? gradients : headGrads + firstBlockGrads, optimizer, activations: act.kept + act.recompute + act.backwardScratch, logits: logits.kept, buffers: buffers + reduceScatter + unshardedHeadGrad }, held, stagingLive);
+  // The first block's backward: every other gradient exists (under FSDP2 the root's is still the
+  // unsharded 16-bit one the head started: the root reduces last).
+  const rootShard = (pr.rootTrainable * deviceGradBytes) / i.world;
+  const endGrads = fsdp ? gradients - rootShard : gradients;
+  const blocksEnd = finish({ weights, gradients: endGrads, optimizer, activations: act.recompute + act.backwardScratch, logits: logits.kept, buffers: buffers + reduceScatter + unshardedHeadGrad }, endGrads, stagingLive);
+  const moments = [forwardEnd, lossBackward, blocksStart, blocksEnd];
+  // Then a trainable embedding tied to the head gets a dense gradient of its own, added into the
+  // head's (fp32 under autocast, 16-bit under FSDP2), once every block is done.
+  if (s.tiedEmbeddings && pr.headTrainable > 0) {
+    const tiedGrad = p.embedding * (pr.layout === "full-autocast" ? 4 : cb);
+    moments.push(finish({ weights, gradients: endGrads + tiedGrad, optimizer, activations: 0, logits: logits.kept, buffers: buffers - (level >= 3 ? gatheredBlocks * pr.blockComputeBytes : 0) + unshardedHeadGrad }, endGrads, stagingLive));
+  }
+  // FSDP2 with a trainable root: its reduce ends backward, once every block's gradient exists: the
+  // fp32 reduce-scatter input of the root's unsharded gradients, with first the 16-bit unsharded
+  // gradients it is copied from, then the group's reduce output. The input is larger than any
+  // tensor freed before it, so the allocator maps new memory for it on top of what forward and
+  // backward left cached.
+  if (fsdp && pr.rootTrainable > 0) {
+    const input = 4 * pr.rootTrainable;
+    const rootBuffers = input + Math.max(cb * pr.rootTrainable - rootShard, reduceOutput(pr.rootTrainable));
+    const allocated = weights + gradients + optimizer + rootBuffers;
+    const reserved = Math.max(...moments.map((b) => b.total)) + input;
+    const overhead = reserved - allocated;
+    moments.push({ weights, gradients, optimizer, activations: 0, logits: 0, buffers: rootBuffers, overhead, total: reserved, allocated: allocated + k.runtimeBytes });
+  }
+  const step = finish({ weights, gradients, optimizer, activations: 0, logits: 0, buffers: scratch }, gradients, 0);
+  const backward = moments.slice(1).reduce((a, b) => (b.total > a.total ? b : a));
+  const phases: Record<Phase, Breakdown> = { forward_end: forwardEnd, backward, optimizer_step: step };
   const phase = (Object.keys(phases) as Phase[]).reduce((a, b) => (phases[b].total > phases[a].total ? b : a));
   const peak = phases[phase];
+  const allocatedPeak = Math.max(...[...moments, step].map((b) => b.allocated));
   const perNode = i.gpusPerNode ?? Math.min(i.world, 8);
   return {
     input: i,
@@ -202,6 +253,8 @@ export function planRun(i: PlanInput, k: PlanConstants = DEFAULT_CONSTANTS): Pla
     phase,
     peak,
     reservedPeak: peak.total - overheadFixed,
+    allocatedPeak,
+    allocatedAfterStep: weights + optimizer + k.runtimeBytes,
     hostBytesPerGpu: host,
     hostBytesPerNode: host * perNode,
   };

@@ -61,3 +61,23 @@ test("a small LoRA run fits on one GPU as plain ddp", () => {
   assert.equal(r.chosen.offload, "none");
   assert.ok(r.fits);
 });
+
+test("gradient_checkpointing auto: the least recomputation that fits, at the user's sharding and micro-batch", () => {
+  const lora = { ...full8b, finetuning_type: "lora", lora_rank: 8, lora_target: "all", sharding: "ddp", per_device_train_batch_size: 2 };
+  // LoRA on 141 GB: the activations of 2 × 2048 tokens fit without recomputation.
+  const roomy = trainPreflight({ ...lora, gradient_checkpointing: "auto" }, LLAMA8B, { world: 1, gpuMemoryBytes: 141e9 });
+  assert.equal(roomy.chosen.gradient_checkpointing, "none");
+  assert.equal(roomy.chosen.sharding, undefined, "a sharding the user wrote is kept");
+  assert.match(roomy.notes.join("\n"), /gradient_checkpointing auto: /);
+  // Full fine-tuning of 8B on two 96 GiB GPUs: the states (60 GiB each) and FSDP2's fp32 reduce of
+  // the 1B-parameter root leave little room, so blocks are recomputed.
+  const tight = trainPreflight({ ...full8b, sharding: "zero3", gradient_checkpointing: "auto" }, LLAMA8B, { world: 2, gpuMemoryBytes: 96 * GiB });
+  assert.ok(tight.fits);
+  assert.notEqual(tight.chosen.gradient_checkpointing, "none");
+  // Less room never means less recomputation.
+  const order = ["none", "selective/4", "selective/2", "full"];
+  const small = trainPreflight({ ...lora, gradient_checkpointing: "auto" }, LLAMA8B, { world: 1, gpuMemoryBytes: 26 * GiB });
+  assert.ok(order.indexOf(small.chosen.gradient_checkpointing!) >= order.indexOf(roomy.chosen.gradient_checkpointing!));
+  // An explicit value is kept.
+  assert.equal(trainPreflight({ ...lora, gradient_checkpointing: "full" }, LLAMA8B, { world: 1, gpuMemoryBytes: 141e9 }).chosen.gradient_checkpointing, undefined);
+});

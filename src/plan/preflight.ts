@@ -1,9 +1,11 @@
 // What `whet train` asks the planner before launch on GPUs: fill `sharding: auto` (and `offload`
-// when the user left it) with the fastest setting that fits at the user's micro-batch,
-// accumulation and checkpointing, then refuse a run predicted not to fit, with the numbers and
-// the nearest setting that does, unless the user insists. Pure: the caller reads the files.
+// when the user left it) and `gradient_checkpointing: auto` with the fastest setting that fits at
+// the user's micro-batch and accumulation (and checkpointing, unless auto), then refuse a run
+// predicted not to fit, with the numbers and the nearest setting that does, unless the user
+// insists. Pure: the caller reads the files.
 import { WhetError } from "../errors.ts";
 import { DEFAULT_CONSTANTS, type PlanConstants } from "./constants.ts";
+import type { Checkpointing } from "./activations.ts";
 import { fitRun } from "./fit.ts";
 import { planInputFromConfig } from "./from-config.ts";
 import { planRun, type Plan } from "./planner.ts";
@@ -27,7 +29,7 @@ export interface TrainPreflight {
   plan: Plan;
   fits: boolean;
   /** Values chosen for keys left to the planner, as config overrides. */
-  chosen: { sharding?: "ddp" | Exclude<Stage, "none">; offload?: Offload };
+  chosen: { sharding?: "ddp" | Exclude<Stage, "none">; offload?: Offload; gradient_checkpointing?: string };
   /** Lines for the launch notes. */
   notes: string[];
 }
@@ -44,24 +46,32 @@ export function trainPreflight(config: Record<string, unknown>, modelConfig: Rec
   const notes: string[] = [];
   let effective = config;
 
-  if (config.sharding === "auto" || config.sharding === undefined) {
+  const shardingFree = config.sharding === "auto" || config.sharding === undefined;
+  const checkpointingFree = config.gradient_checkpointing === "auto" || config.gradient_checkpointing === undefined;
+  if (shardingFree || checkpointingFree) {
     const { input } = planInputFromConfig(config, modelConfig, opts.world);
     const fit = fitRun(input, { gpuMemoryBytes: opts.gpuMemoryBytes, margin, constants: k });
-    const offloadFree = !opts.given?.has("offload");
+    const offloadFree = shardingFree && !opts.given?.has("offload");
+    const fixedStage = shardingFree ? null : planInputFromConfig(config, modelConfig, opts.world).input.stage;
     const same = fit.fitting.find(
       (c) =>
         c.microBatch === input.microBatch &&
-        c.checkpointing.mode === input.checkpointing.mode &&
-        (c.checkpointing.mode !== "selective" || input.checkpointing.mode !== "selective" || c.checkpointing.every === input.checkpointing.every) &&
+        (checkpointingFree ||
+          (c.checkpointing.mode === input.checkpointing.mode &&
+            (c.checkpointing.mode !== "selective" || input.checkpointing.mode !== "selective" || c.checkpointing.every === input.checkpointing.every))) &&
+        (fixedStage === null || c.stage === fixedStage) &&
         (offloadFree || c.offload === input.offload),
     );
+    const what = [shardingFree ? "sharding" : "", checkpointingFree ? "gradient_checkpointing" : ""].filter(Boolean).join(" and ");
     if (same) {
-      chosen.sharding = shardingKey(same.stage);
+      if (shardingFree) chosen.sharding = shardingKey(same.stage);
       if (offloadFree) chosen.offload = same.offload;
-      notes.push(`sharding auto: ${settingsLabel(same)} is the fastest setting predicted to fit at this micro-batch and checkpointing`);
+      if (checkpointingFree) chosen.gradient_checkpointing = checkpointingKey(same.checkpointing);
+      notes.push(`${what} auto: ${settingsLabel(same)} is the fastest setting predicted to fit at this micro-batch`);
     } else {
-      // Nothing fits as configured: keep the default rule; the check below refuses.
-      chosen.sharding = defaultSharding(opts.world, config.finetuning_type);
+      // Nothing fits as configured: keep the default rules (full checkpointing); the check below refuses.
+      if (shardingFree) chosen.sharding = defaultSharding(opts.world, config.finetuning_type);
+      if (checkpointingFree) chosen.gradient_checkpointing = "full";
     }
     effective = { ...config, ...chosen };
   }
@@ -88,6 +98,11 @@ export function trainPreflight(config: Record<string, unknown>, modelConfig: Rec
       message: `${line}: it will not fit (${planParts(plan)}). ${nearest} Add those key=value overrides, run 'whet plan CONFIG --fit' for the alternatives, or pass --force to launch anyway.`,
     },
   ]);
+}
+
+/** A planner checkpointing choice as a gradient_checkpointing value. */
+function checkpointingKey(c: Checkpointing): string {
+  return c.mode === "selective" ? `selective/${c.every}` : c.mode;
 }
 
 function planParts(p: Plan): string {

@@ -1,7 +1,7 @@
 // Model states against DeepSpeed's published ZeRO figures (Ψ = 7.5B parameters, N = 64 GPUs).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEEPSPEED_MIXED, WHET_ADAPTER, WHET_FULL, modelStates, type Stage } from "./states.ts";
+import { DEEPSPEED_MIXED, frozenWorkerLayout, modelStates, placeStates, trainableLayout, type Offload, type Stage } from "./states.ts";
 
 const total = (psi: number, stage: Stage, n: number, layout = DEEPSPEED_MIXED) => {
   const s = modelStates(psi, layout, stage, n);
@@ -22,15 +22,29 @@ test("DeepSpeed breakdown: what each stage shards", () => {
   assert.deepEqual(s, { weights: 2000, gradients: 500, optimizer: 3000 });
 });
 
-test("Whetstone full fine-tuning: fp32 grads, and zero3 keeps only fp32 shards (16Ψ/N)", () => {
-  assert.equal(total(1000, "none", 8, WHET_FULL), 18_000);
-  assert.equal(total(1000, "zero3", 8, WHET_FULL), 2_000);
-  assert.equal(modelStates(1000, WHET_FULL, "zero3", 8).weights, 0);
+// What the worker keeps (worker/whet_worker/parallel.py), bf16 compute, 1000 parameters.
+const place = (stage: Stage, world: number, offload: Offload = "none") => placeStates(1000, trainableLayout(2, stage, offload), stage, world);
+const device = (s: ReturnType<typeof place>) => s.weights + s.gradients + s.optimizer;
+
+test("worker, full fine-tuning: fp32 weights, gradients and AdamW (16 bytes), sharded as each stage does", () => {
+  assert.deepEqual(place("none", 8), { weights: 4000, gradients: 4000, optimizer: 8000, host: 0, computeCopy: 2000 });
+  assert.deepEqual(place("zero1", 8), { weights: 4000, gradients: 4000, optimizer: 1000, host: 0, computeCopy: 2000 });
+  // FSDP2 shards the parameters from zero2 on; zero2 keeps them gathered (16-bit) through forward and backward.
+  assert.deepEqual(place("zero2", 8), { weights: 500, gradients: 500, optimizer: 1000, host: 0, computeCopy: 2000 });
+  assert.deepEqual(place("zero3", 8), { weights: 500, gradients: 500, optimizer: 1000, host: 0, computeCopy: 0 });
+  assert.equal(device(place("zero3", 8)), (16 * 1000) / 8);
 });
 
-test("LoRA adapters are fp32 and their own masters: 16 bytes per parameter", () => {
-  assert.equal(total(1000, "none", 1, WHET_ADAPTER), 16_000);
-  assert.equal(total(1000, "zero3", 4, WHET_ADAPTER), 4_000);
+test("worker, optimizer offload: 16-bit shards under FSDP2, fp32 weights and gradients under DDP; masters and moments on the host", () => {
+  assert.deepEqual(place("zero3", 4, "optimizer"), { weights: 500, gradients: 500, optimizer: 0, host: 3000, computeCopy: 0 });
+  assert.deepEqual(place("none", 1, "optimizer"), { weights: 4000, gradients: 4000, optimizer: 0, host: 12000, computeCopy: 2000 });
+  assert.deepEqual(place("zero3", 4, "params+optimizer"), { weights: 0, gradients: 0, optimizer: 0, host: 4000, computeCopy: 0 });
+});
+
+test("worker, frozen base: its own bytes, sharded under zero3, host-side with parameter offload", () => {
+  assert.deepEqual(placeStates(1000, frozenWorkerLayout(2, "none", "none"), "none", 4), { weights: 2000, gradients: 0, optimizer: 0, host: 0, computeCopy: 0 });
+  assert.deepEqual(placeStates(1000, frozenWorkerLayout(2, "zero3", "none"), "zero3", 4), { weights: 500, gradients: 0, optimizer: 0, host: 0, computeCopy: 0 });
+  assert.equal(placeStates(1000, frozenWorkerLayout(2, "zero3", "params+optimizer"), "zero3", 4).host, 500);
 });
 
 test("one GPU: every stage holds the same bytes as DDP", () => {

@@ -9,7 +9,7 @@ import { fitRun, type Candidate } from "./fit.ts";
 import { planInference } from "./inference.ts";
 import { planRun, type Method, type PlanInput } from "./planner.ts";
 import { KNOWN_SHAPES, countParams } from "./shape.ts";
-import { DEFAULT_CONSTANTS } from "./constants.ts";
+import { DEFAULT_CONSTANTS, type PlanConstants } from "./constants.ts";
 
 const GiB = 1024 ** 3;
 const GB = 1e9;
@@ -49,8 +49,8 @@ function input(model: (typeof MODELS)[number], method: Method, world: number): P
     seqLen: WORKLOAD.seqLen,
     gradientAccumulation: WORKLOAD.globalRows / world,
     checkpointing: { mode: "full" },
-    attention: "sdpa",
-    loss: "plain",
+    attention: "flash",
+    loss: "fused",
   };
 }
 
@@ -62,14 +62,14 @@ function cell(c: Candidate | null, smallest: Candidate): string {
   return `${n1(c.plan.peak.total)} · ${sharding}${offload} · ${checkpointingLabel(c.checkpointing)} · m${c.microBatch}`;
 }
 
-function fitTable(): string[] {
+function fitTable(k: PlanConstants): string[] {
   const out: string[] = [];
   for (const gpu of GPUS) {
     out.push(`#### ${gpu.label} GPUs (${n1(gpu.bytes)} GiB each)`, "", "| model | method | 1 GPU | 2 GPUs | 4 GPUs | 8 GPUs |", "| --- | --- | --- | --- | --- | --- |");
     for (const model of MODELS) {
       for (const name of ["full", "lora", "qlora 4-bit"]) {
         const cells = [1, 2, 4, 8].map((world) => {
-          const r = fitRun(input(model, METHODS[name]!, world), { gpuMemoryBytes: gpu.bytes, margin: WORKLOAD.margin });
+          const r = fitRun(input(model, METHODS[name]!, world), { gpuMemoryBytes: gpu.bytes, margin: WORKLOAD.margin, constants: k });
           return cell(r.best, r.smallest);
         });
         out.push(`| ${model} | ${name} | ${cells.join(" | ")} |`);
@@ -80,14 +80,14 @@ function fitTable(): string[] {
   return out;
 }
 
-function comparisonTable(): string[] {
+function comparisonTable(k: PlanConstants): string[] {
   const out = [
     "| model | method | model states (GB) | peak, 1 GPU, micro 1 (GB) | LLaMA-Factory figure (GB) |",
     "| --- | --- | --- | --- | --- |",
   ];
   for (const model of MODELS) {
     for (const [name, method] of Object.entries(METHODS)) {
-      const p = planRun({ ...input(model, method, 1), gradientAccumulation: 1 });
+      const p = planRun({ ...input(model, method, 1), gradientAccumulation: 1 }, k);
       const s = p.phases.optimizer_step;
       const lf = LF[name]![SIZE_CLASS[model]];
       out.push(`| ${model} | ${name} | ${n1(s.weights + s.gradients + s.optimizer, GB)} | ${n1(p.peak.total, GB)} | ${lf} |`);
@@ -107,21 +107,21 @@ function inferenceTable(): string[] {
   return out;
 }
 
-export function renderTables(): string {
+export function renderTables(k: PlanConstants = DEFAULT_CONSTANTS): string {
   return [
-    `Workload: packed rows of ${WORKLOAD.seqLen} tokens, global batch ${WORKLOAD.globalRows} rows, bf16 compute, sdpa attention, plain loss, margin ${WORKLOAD.margin * 100}%.`,
-    `Constants: ${DEFAULT_CONSTANTS.source.hardware} (${DEFAULT_CONSTANTS.source.date}).`,
+    `Workload: packed rows of ${WORKLOAD.seqLen} tokens, global batch ${WORKLOAD.globalRows} rows, bf16 compute, varlen (flash) attention, the worker's fused head and loss, margin ${WORKLOAD.margin * 100}%.`,
+    `Constants: ${k.source.hardware} (${k.source.date}).`,
     "",
     "### What `whet plan --fit` picks",
     "",
     "Each cell: predicted peak GiB per GPU · sharding (+opt-off: optimizer offload, +full-off: parameters and optimizer offload) · checkpointing · micro-batch. `no`: nothing fits; the smallest setting's need in GiB.",
     "",
-    ...fitTable(),
+    ...fitTable(k),
     "### Beside LLaMA-Factory's figures",
     "",
     "One GPU, DDP, micro-batch 1 × 2048 tokens, full checkpointing, no offload. GB = 10⁹ bytes as both sources use.",
     "",
-    ...comparisonTable(),
+    ...comparisonTable(k),
     "",
     "### Inference",
     "",

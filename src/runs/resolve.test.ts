@@ -124,3 +124,22 @@ test("flops_per_token follows docs/speed.md; the GPU's datasheet peak only with 
   const unknownShape = resolveSpec(input()).spec;
   assert.equal(unknownShape.train.flops_per_token, 0);
 });
+
+test("attention and compile: auto is varlen and compiled blocks on GPUs with 16-bit compute, sdpa and eager on the CPU", () => {
+  const cpuHw = { hardware: { device: "cpu" as const, nprocPerNode: 1, nnodes: 1 } };
+  const gpu = resolveSpec(input()).spec;
+  assert.equal(gpu.model.attn_implementation, "varlen");
+  assert.equal(gpu.train.compile, true);
+  const cpu = resolveSpec(input(cpuHw)).spec;
+  assert.equal(cpu.model.attn_implementation, "sdpa");
+  assert.equal(cpu.train.compile, false);
+  // float32 compute on a GPU has no flash kernel: auto stays sdpa.
+  assert.equal(resolveSpec(input({}, { bf16: false })).spec.model.attn_implementation, "sdpa");
+  // Explicit choices win, on any device; LLaMA-Factory's flash_attn is read when attn_implementation is absent.
+  assert.equal(resolveSpec(input(cpuHw, { attn_implementation: "varlen", torch_compile: true })).spec.model.attn_implementation, "varlen");
+  assert.equal(resolveSpec(input(cpuHw, { torch_compile: true })).spec.train.compile, true);
+  assert.equal(resolveSpec(input({}, { torch_compile: false })).spec.train.compile, false);
+  assert.equal(resolveSpec(input(cpuHw, { flash_attn: "fa2" })).spec.model.attn_implementation, "varlen");
+  assert.equal(resolveSpec(input({}, { flash_attn: "disabled" })).spec.model.attn_implementation, "eager");
+  assert.equal(resolveSpec(input({}, { flash_attn: "fa2", attn_implementation: "sdpa" })).spec.model.attn_implementation, "sdpa");
+});

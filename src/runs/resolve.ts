@@ -45,7 +45,9 @@ export interface ResolvableConfig {
   adam_beta1: number;
   adam_beta2: number;
   adam_epsilon: number;
-  attn_implementation?: "sdpa" | "eager" | undefined;
+  attn_implementation?: "auto" | "sdpa" | "eager" | "varlen" | undefined;
+  flash_attn?: "auto" | "disabled" | "sdpa" | "fa2" | undefined;
+  torch_compile?: boolean | "auto" | undefined;
   export_merge_lora?: boolean | undefined;
 }
 
@@ -125,7 +127,7 @@ export function resolveSpec(input: ResolveInput): Resolved {
       vocab_size: Number.isInteger(vocab) && vocab > 0 ? vocab : 1,
       pad_token_id: input.tokenizer.padId,
       eos_token_id: input.tokenizer.eosId,
-      attn_implementation: c.attn_implementation ?? "sdpa",
+      attn_implementation: attention(c, hardware.device, precision.compute_dtype),
     },
     method: {
       stage: c.stage,
@@ -166,6 +168,7 @@ export function resolveSpec(input: ResolveInput): Resolved {
       seed: c.seed,
       logging_steps: c.logging_steps,
       flops_per_token: flopsPerToken(input),
+      compile: c.torch_compile === undefined || c.torch_compile === "auto" ? hardware.device === "cuda" : c.torch_compile,
       activation_checkpointing: activationCheckpointing(c, hardware.device, warnings),
     },
     precision,
@@ -242,12 +245,13 @@ export function withDerivedAccumulation<C extends Pick<ResolvableConfig, "global
   return { ...c, gradient_accumulation_steps: accumulation };
 }
 
-/** gradient_checkpointing: true|full, false|none, selective (every 2nd block) or selective/K. */
+/** gradient_checkpointing: true|full|auto, false|none, selective (every 2nd block) or selective/K. */
 export function activationCheckpointing(c: Pick<ResolvableConfig, "gradient_checkpointing" | "offload_activations">, device: "cuda" | "cpu", warnings: Problem[]): RunSpec["train"]["activation_checkpointing"] {
   const v = c.gradient_checkpointing;
   const offload = c.offload_activations === true;
   if (offload && device === "cpu") warnings.push({ where: "offload_activations", message: "has no effect on the CPU: activations are already in host memory." });
-  if (v === true || v === "full") return { mode: "full", every: 1, offload };
+  // auto reaches here only where the planner did not choose (the CPU): LLaMA-Factory's default.
+  if (v === true || v === "full" || v === "auto") return { mode: "full", every: 1, offload };
   if (v === false || v === "none") return { mode: "none", every: 1, offload };
   const m = /^selective(?:\/(\d+))?$/.exec(v);
   if (!m) throw new WhetError("CONFIG_INVALID", [{ where: "gradient_checkpointing", message: `is ${JSON.stringify(v)}; write true, false, full, none, selective or selective/K.` }]);
@@ -317,4 +321,18 @@ function resolvePrecision(c: ResolvableConfig, device: "cuda" | "cpu", warnings:
     save_dtype: compute === "float32" ? "float32" : compute,
     loss_scaling: compute === "float16",
   };
+}
+
+const FLASH_ATTN = { auto: "auto", disabled: "eager", sdpa: "sdpa", fa2: "varlen" } as const;
+
+/** attn_implementation (or LLaMA-Factory's flash_attn); auto is varlen where its kernel runs (a GPU,
+ * 16-bit compute), sdpa elsewhere. varlen also runs on the CPU, one document at a time. */
+export function attention(
+  c: Pick<ResolvableConfig, "attn_implementation" | "flash_attn">,
+  device: "cuda" | "cpu",
+  compute: Dtype,
+): RunSpec["model"]["attn_implementation"] {
+  const a = c.attn_implementation ?? FLASH_ATTN[c.flash_attn ?? "auto"];
+  if (a !== "auto") return a;
+  return device === "cuda" && compute !== "float32" ? "varlen" : "sdpa";
 }

@@ -18,7 +18,9 @@ export const ModelSpec = z
     vocab_size: z.number().int().positive(),
     pad_token_id: z.number().int().nonnegative(),
     eos_token_id: z.number().int().nonnegative(),
-    attn_implementation: z.enum(["sdpa", "eager"]),
+    attn_implementation: z
+      .enum(["sdpa", "eager", "varlen"])
+      .describe("varlen: each micro-batch is one row of its documents end to end, attention bounded per document (no padding computed)."),
   })
   .strict();
 
@@ -72,6 +74,7 @@ export const TrainSpec = z
       .number()
       .nonnegative()
       .describe("Model FLOPs of one trained token, forward and backward without recomputation (docs/speed.md); 0 when the shape is unknown. The worker's mfu uses it."),
+    compile: z.boolean().describe("torch.compile each decoder block (falls back to eager with a warning where compiling fails)."),
     activation_checkpointing: z
       .object({
         mode: z.enum(["none", "selective", "full"]).describe("none: keep every block's activations; full: recompute every block in backward; selective: every k-th block."),

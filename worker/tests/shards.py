@@ -166,6 +166,7 @@ def make_spec(run_dir: str, model_dir: str, shard_dir: str, meta: dict, **over) 
             "seed": 1234,
             "logging_steps": 1,
             "flops_per_token": 0.0,
+            "compile": False,
             "activation_checkpointing": {"mode": "none", "every": 1, "offload": False},
         },
         "precision": {

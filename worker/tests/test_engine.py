@@ -29,6 +29,10 @@ BF16_LORA = {**LORA, "precision": {"compute_dtype": "bfloat16", "master_dtype": 
                                    "save_dtype": "bfloat16", "loss_scaling": False}}
 
 
+VARLEN = {"model.attn_implementation": "varlen"}
+COMPILED = {"train.compile": True}
+
+
 def _s(strategy, offload="none", **over):
     return {"distributed.strategy": strategy, "distributed.offload": offload, **over}
 
@@ -55,6 +59,9 @@ LAUNCHES = [
         "zero1-offload-optimizer": _s("zero1", "optimizer"),
         "zero3-lora-bf16": _s("zero3", **BF16_LORA),
         "zero3-resume-2": _s("zero3", **_resume("killed")),
+        "zero3-varlen": _s("zero3", **VARLEN),
+        "zero3-lora-varlen": _s("zero3", **LORA, **VARLEN),
+        "zero3-varlen-compiled": _s("zero3", **VARLEN, **COMPILED),
     }),
     (1, {
         **STRATEGIES,
@@ -67,6 +74,9 @@ LAUNCHES = [
         "zero3-lora-bf16": _s("zero3", **BF16_LORA),
         "ddp-lora": _s("ddp", **LORA),
         "zero3-resume-1": _s("zero3", **_resume("killed")),
+        "ddp-varlen": _s("ddp", **VARLEN),
+        "ddp-compiled": _s("ddp", **COMPILED),
+        "zero3-varlen-compiled-ac": _s("zero3", **VARLEN, **COMPILED, **_ac("full")),
         # fp32 masters saved by HostAdamW on 2 ranks, resumed without offload on 1, and the reverse
         "offloaded-resume-1": _s("zero3", **_resume("w2/zero3-offload-optimizer")),
         "resume-offloaded-1": _s("zero3", "optimizer", **_resume("killed")),
@@ -163,6 +173,19 @@ def test_activation_checkpointing_same_losses(runs):
         ac = _hello(runs, case)["activation_checkpointing"]
         # The tiny model has 2 blocks: selective every 2 checkpoints block 0; offload is CUDA-only.
         assert (ac["checkpointed_blocks"], ac["total_blocks"], ac["offload"]) == (checkpointed, 2, False)
+
+
+def test_varlen_attention_and_compiled_blocks_same_losses(runs):
+    # The shards hold packed rows: sdpa bounds attention per document with a mask built from the
+    # restarting positions, varlen flattens the micro-batch and bounds it by cu_seqlens.
+    for case, ref in (("w1/ddp-varlen", "w1/ddp"), ("w2/zero3-varlen", "w2/zero3"), ("w2/zero3-lora-varlen", "w2/zero3-lora"),
+                      ("w1/ddp-compiled", "w1/ddp"), ("w2/zero3-varlen-compiled", "w2/zero3"),
+                      ("w1/zero3-varlen-compiled-ac", "w1/zero3")):
+        _close(_losses(runs, ref), _losses(runs, case), range(1, STEPS + 1))
+        assert not [e for e in runs[case][1] if e["type"] == "warning"], case
+    for case, compiled in (("w1/ddp-compiled", 2), ("w2/zero3-varlen-compiled", 2), ("w2/zero3-varlen", 0)):
+        w = _hello(runs, case)["wrapping"]
+        assert (w["compiled_blocks"], w["fused_loss"]) == (compiled, True), case
 
 
 def test_lora_mixed_dtypes_under_fsdp2(runs):

@@ -84,6 +84,7 @@ def test_step_breakdown_and_mfu(tmp_path, model_dir):
         parts = e["data_time_s"] + e["fwd_bwd_time_s"] + e["optimizer_time_s"]
         assert e["fwd_bwd_time_s"] > 0 and e["optimizer_time_s"] > 0
         assert parts == pytest.approx(e["step_time_s"], rel=1e-6)
+        assert 0 <= e["comm_wait_time_s"] <= e["optimizer_time_s"]
         assert e["mfu"] == pytest.approx(e["tokens_per_s"] * 1.0e6 / 1.0e12, rel=1e-9)
     _, plain, _ = train(str(tmp_path), model_dir, name="no-peak", **{"train.max_steps": 1})
     assert all("mfu" not in e for e in plain if e["type"] == "step")

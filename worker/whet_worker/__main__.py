@@ -142,10 +142,10 @@ def main(argv=None) -> None:
 
         sys.exit(chat.main(args.model, args.base_model, args.device))
     if args.cmd == "train":
-        code = cmd_train(args.spec)
-        if code == 0:
-            sys.exit(0)
-        _exit(code)
+        # os._exit on success too: every event, checkpoint and export is closed by now, and skipping
+        # the interpreter's teardown avoids C++ destructors of communication threads aborting the
+        # process ("terminate called without an active exception") after a clean run.
+        _exit(cmd_train(args.spec))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ global batch), never on the world size, so resume and a change of GPU count see 
 import json
 import os
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -98,6 +99,10 @@ class MicroBatch:
     labels: torch.Tensor  # [B, T] int64, IGNORE where no loss
     real_tokens: int
     trained_tokens: int
+    # Flattened micro-batches (varlen attention): B is 1 and the documents' cumulative lengths,
+    # int32 [documents + 1], bound attention; None for rows attended to as they are.
+    cu_seqlens: Optional[torch.Tensor] = None
+    max_seqlen: int = 0
 
     def to(self, device):
         nb = device.type == "cuda"
@@ -107,11 +112,31 @@ class MicroBatch:
             self.labels.to(device, non_blocking=nb),
             self.real_tokens,
             self.trained_tokens,
+            None if self.cu_seqlens is None else self.cu_seqlens.to(device, non_blocking=nb),
+            self.max_seqlen,
         )
 
+    def model_kwargs(self) -> dict:
+        """Keyword arguments of the model's forward: varlen attention's document bounds, if any."""
+        if self.cu_seqlens is None:
+            return {}
+        return {"cu_seq_lens_q": self.cu_seqlens, "cu_seq_lens_k": self.cu_seqlens,
+                "max_length_q": self.max_seqlen, "max_length_k": self.max_seqlen}
 
-def collate(shard: Shard, rows, pad_to_seq_len: bool) -> MicroBatch:
+
+def collate(shard: Shard, rows, pad_to_seq_len: bool, flat: bool = False, pad_multiple: int = 1,
+            fixed_max_seqlen: bool = False) -> MicroBatch:
+    """The micro-batch of the given rows: [B, T] rows padded to the longest (or to seq_len), or with
+    flat, one row of every row's tokens end to end with document bounds (varlen attention), padded
+    to a multiple of pad_multiple by one trailing document that carries no loss. fixed_max_seqlen:
+    max_seqlen is the bound max(seq_len, pad_multiple) rather than the longest document (the kernel
+    only sizes its grid by it), so compiled code sees one value."""
     parts = [shard.row(int(r)) for r in rows]
+    if flat:
+        mb = _flat(parts, shard.pad_token_id, pad_multiple)
+        if fixed_max_seqlen:
+            mb.max_seqlen = max(shard.seq_len, pad_multiple, mb.max_seqlen)
+        return mb
     length = shard.seq_len if pad_to_seq_len else max(len(p[0]) for p in parts)
     B = len(parts)
     ids = np.full((B, length), shard.pad_token_id, dtype=np.int64)
@@ -130,6 +155,24 @@ def collate(shard: Shard, rows, pad_to_seq_len: bool) -> MicroBatch:
         real += n
     trained = int((labels != IGNORE).sum())
     return MicroBatch(torch.from_numpy(ids), torch.from_numpy(pos), torch.from_numpy(labels), real, trained)
+
+
+def _flat(parts, pad_token_id: int, pad_multiple: int) -> MicroBatch:
+    from .attention import cu_seqlens
+
+    ids = np.concatenate([p[0] for p in parts])
+    pos = np.concatenate([p[1] for p in parts])
+    labels = np.concatenate([p[2] for p in parts])
+    real = len(ids)
+    pad = -real % max(1, pad_multiple)
+    if pad:
+        ids = np.concatenate([ids, np.full(pad, pad_token_id, dtype=np.int64)])
+        pos = np.concatenate([pos, np.arange(pad, dtype=np.int64)])
+        labels = np.concatenate([labels, np.full(pad, IGNORE, dtype=np.int64)])
+    cu, longest = cu_seqlens(pos)
+    trained = int((labels != IGNORE).sum())
+    return MicroBatch(torch.from_numpy(ids)[None], torch.from_numpy(pos)[None], torch.from_numpy(labels)[None], real, trained,
+                      torch.tensor(cu, dtype=torch.int32), longest)
 
 
 class StepSampler:

@@ -15,6 +15,7 @@ import torch
 
 from . import checkpoint, parallel
 from .errors import SpecError, WorkerError, EXIT_SPEC
+from .loss import chunked_ce_sum
 from .model import DTYPES, build_model, param_counts
 from .offload import activation_offload
 from .optim import build_optimizer, param_groups
@@ -95,8 +96,12 @@ class DeepSpeedEngine:
     def micro_batch(self, last: bool):
         return activation_offload(self.spec.train.activation_checkpointing.offload, self.d.device)
 
-    def forward(self, mb) -> torch.Tensor:
-        return self.engine(input_ids=mb.input_ids, position_ids=mb.position_ids, use_cache=False).logits
+    def loss_sum(self, mb) -> torch.Tensor:
+        logits = self.engine(input_ids=mb.input_ids, position_ids=mb.position_ids, use_cache=False, **mb.model_kwargs()).logits
+        return chunked_ce_sum(logits, mb.labels)
+
+    def compile_failures(self) -> list[str]:
+        return []
 
     def backward(self, loss: torch.Tensor, last: bool) -> None:
         self.engine.backward(loss, scale_wrt_gas=False)

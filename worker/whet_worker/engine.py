@@ -11,6 +11,7 @@ import torch.distributed as dist
 from torch.distributed.tensor import DTensor
 
 from . import checkpoint, parallel
+from .loss import chunked_ce_sum, fused_head
 from .model import build_model, param_counts
 from .offload import activation_offload, local
 from .optim import build_for_strategy
@@ -68,6 +69,7 @@ class TorchEngine:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_for_strategy(self.model, spec)
         self.scaler = _grad_scaler(spec, d)
+        self.head = fused_head(self.model)
 
     def describe(self) -> dict:
         """Fields of the hello event: what runs, as wrapped."""
@@ -83,6 +85,8 @@ class TorchEngine:
                 "param_dtype": str(mp[0]).removeprefix("torch.") if mp else None,
                 "reduce_dtype": str(mp[1]).removeprefix("torch.") if mp else None,
                 "autocast": str(w.autocast).removeprefix("torch.") if w.autocast else None,
+                "compiled_blocks": w.num_blocks if w.compile_failures else 0,
+                "fused_loss": self.head is not None,
             },
             "activation_checkpointing": {
                 "mode": ac.mode,
@@ -106,11 +110,29 @@ class TorchEngine:
         stack.enter_context(activation_offload(self.spec.train.activation_checkpointing.offload, self.d.device))
         return stack
 
-    def forward(self, mb) -> torch.Tensor:
+    def loss_sum(self, mb) -> torch.Tensor:
+        """Forward of one micro-batch and its token losses summed (float32 scalar).
+
+        With the fused head (loss.FusedHead) the head computes the loss chunk by chunk inside the
+        model's forward, so no [tokens, vocab] logits exist whole.
+        """
         with self.wrapped.autocast_context(self.d.device):
-            # use_cache=False matters: with a cache transformers ignores the restarting position
-            # ids and lets packed documents see each other.
-            return self.wrapped.net(input_ids=mb.input_ids, position_ids=mb.position_ids, use_cache=False).logits
+            if self.head is not None:
+                self.head.labels = mb.labels
+            try:
+                # use_cache=False matters: with a cache transformers ignores the restarting position
+                # ids and lets packed documents see each other.
+                out = self.wrapped.net(input_ids=mb.input_ids, position_ids=mb.position_ids, use_cache=False,
+                                       **mb.model_kwargs()).logits
+            finally:
+                if self.head is not None:
+                    self.head.labels = None
+        return out if self.head is not None else chunked_ce_sum(out, mb.labels)
+
+    def compile_failures(self) -> list[str]:
+        """Blocks that fell back to eager since the last call (compiling.py)."""
+        f = self.wrapped.compile_failures
+        return f.take() if f else []
 
     def backward(self, loss: torch.Tensor, last: bool) -> None:
         (self.scaler.scale(loss) if self.scaler else loss).backward()

@@ -48,6 +48,7 @@ def memory(device: torch.device) -> dict:
             "mem_allocated_gib": torch.cuda.memory_allocated(device) / GIB,
             "mem_reserved_gib": torch.cuda.memory_reserved(device) / GIB,
             "mem_peak_gib": torch.cuda.max_memory_allocated(device) / GIB,
+            "mem_peak_reserved_gib": torch.cuda.max_memory_reserved(device) / GIB,
         }
     # On CPU the peak resident set of the process is the only meaningful number.
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

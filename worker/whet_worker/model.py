@@ -5,6 +5,7 @@ import os
 
 import torch
 
+from .attention import model_attn_implementation
 from .errors import WorkerError, EXIT_SPEC
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -31,10 +32,11 @@ def build_model(spec, device: torch.device, trainable_dtype: torch.dtype, empty:
     load_dtype = DTYPES[spec.precision.frozen_dtype] if lora else trainable_dtype
     config = AutoConfig.from_pretrained(m.path)
     config.use_cache = False
+    attn = model_attn_implementation(m.attn_implementation)
     if empty or m.random_init:
         torch.manual_seed(spec.train.seed)
         with torch.device("meta" if empty else device):
-            model = AutoModelForCausalLM.from_config(config, dtype=load_dtype, attn_implementation=m.attn_implementation)
+            model = AutoModelForCausalLM.from_config(config, dtype=load_dtype, attn_implementation=attn)
     else:
         if not has_weights(m.path):
             raise WorkerError(
@@ -45,7 +47,7 @@ def build_model(spec, device: torch.device, trainable_dtype: torch.dtype, empty:
                 phase="setup",
             )
         model = AutoModelForCausalLM.from_pretrained(
-            m.path, config=config, dtype=load_dtype, attn_implementation=m.attn_implementation
+            m.path, config=config, dtype=load_dtype, attn_implementation=attn
         )
     if lora:
         model = _add_lora(model, spec, trainable_dtype)

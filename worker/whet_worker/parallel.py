@@ -20,6 +20,10 @@ Mixed precision: FSDP2 takes MixedPrecisionPolicy(param_dtype=compute dtype, red
 when the compute dtype is 16-bit; the sharded weights stay in their master dtype, so no autocast is
 needed. DDP keeps fp32 weights and computes under autocast. A float32 run has neither.
 
+With train.compile each decoder block is compiled in place (compiling.py) after checkpointing wraps
+it, so dynamo traces the checkpointed region whole, and before FSDP2 wraps it, so FSDP2's hooks stay
+outside the compiled code.
+
 Activation checkpointing wraps the chosen decoder blocks with checkpoint_wrapper (non-reentrant)
 before FSDP2 wraps them, so FSDP2's hooks stay outside the recomputed region. Forward prefetch is
 explicit (block i issues block i+1's all-gather when it starts); backward prefetch is FSDP2's
@@ -37,6 +41,7 @@ from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, OffloadPolicy, fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
+from .compiling import CompileFailures, compile_blocks
 from .errors import SpecError, WorkerError, EXIT_SPEC
 from .model import DTYPES
 
@@ -132,6 +137,7 @@ class Wrapped:
     checkpointed: list[int]
     num_blocks: int
     autocast: torch.dtype | None  # DDP's compute dtype when it differs from the weights'
+    compile_failures: CompileFailures | None = None  # None: blocks are not compiled
 
     def accumulate(self, sync: bool):
         """Context for one micro-batch's forward and backward: DDP reduces only on the last one."""
@@ -148,9 +154,13 @@ def parallelize(model: nn.Module, spec, d) -> Wrapped:
     blocks = decoder_blocks(model)
     checkpointed = checkpointed_indices(len(blocks), spec.train.activation_checkpointing)
     apply_activation_checkpointing(blocks, checkpointed)
+    failures = None
+    if spec.train.compile:
+        failures = CompileFailures()
+        compile_blocks(blocks, failures)
     if uses_fsdp(spec):
         _shard(model, blocks, spec, d)
-        return Wrapped(model, model, "FSDP2", checkpointed, len(blocks), None)
+        return Wrapped(model, model, "FSDP2", checkpointed, len(blocks), None, failures)
     model.to(d.device)
     compute = DTYPES[spec.precision.compute_dtype]
     autocast = compute if compute != torch.float32 else None
@@ -162,4 +172,4 @@ def parallelize(model: nn.Module, spec, d) -> Wrapped:
             broadcast_buffers=False,
             gradient_as_bucket_view=True,
         )
-    return Wrapped(net, model, "DDP" if net is not model else "none", checkpointed, len(blocks), autocast)
+    return Wrapped(net, model, "DDP" if net is not model else "none", checkpointed, len(blocks), autocast, failures)

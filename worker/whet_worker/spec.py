@@ -26,7 +26,7 @@ class ModelSpec:
     vocab_size: int
     pad_token_id: int
     eos_token_id: int
-    attn_implementation: Literal["sdpa", "eager"]
+    attn_implementation: Literal["sdpa", "eager", "varlen"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ class TrainSpec:
     seed: int
     logging_steps: int
     flops_per_token: float
+    compile: bool
     activation_checkpointing: ActivationCheckpointingSpec
 
 

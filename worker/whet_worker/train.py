@@ -19,7 +19,6 @@ from .data import Shard, StepSampler, collate
 from .errors import NanLossError
 from .events import log
 from .faults import Faults
-from .loss import chunked_ce_sum
 from .optim import Schedule
 
 
@@ -42,6 +41,7 @@ class StepResult:
     data_time_s: float
     fwd_bwd_time_s: float  # the micro-batches' forward and backward, their collectives included
     optimizer_time_s: float  # the loss/stop all-reduce, clipping and the optimizer step
+    comm_wait_time_s: float  # of optimizer_time_s: waiting at the step's all-reduce for the other ranks
     stop: bool  # some rank was asked to stop
 
 
@@ -80,6 +80,7 @@ class Trainer:
             self.start_step = self.engine.load(self.schedule, spec.checkpoint.resume_from, events)
             log(d.rank, f"resumed from {spec.checkpoint.resume_from} after step {self.start_step}")
         self.engine.train()
+        self.collate = batcher(spec, d)
 
     def release_optimizer(self) -> None:
         """Frees the optimizer's states (host masters included), e.g. before export builds a second model."""
@@ -94,8 +95,7 @@ class Trainer:
         rows = self.sampler.step_rows(step)
         real_tokens, trained_tokens = self.shard.row_counts(rows)
         acc, W = t.gradient_accumulation_steps, d.world_size
-        micro = [collate(self.shard, self.sampler.micro_rows(rows, i, d.rank, W, t.micro_batch_size), self.shard.packing)
-                 for i in range(acc)]
+        micro = [self.collate(self.shard, self.sampler.micro_rows(rows, i, d.rank, W, t.micro_batch_size)) for i in range(acc)]
         data_time = time.perf_counter() - t0
         # Before the micro-batches: DeepSpeed steps inside the last one's backward.
         lr = self.schedule.apply(step)
@@ -110,12 +110,11 @@ class Trainer:
             progress.phase = "forward"
             self.faults.before_forward(step, d.rank)
             with engine.micro_batch(last):
-                logits = engine.forward(mb)
-                ce = self.faults.poison_loss(step, chunked_ce_sum(logits, mb.labels))
+                ce = self.faults.poison_loss(step, engine.loss_sum(mb))
                 progress.phase = "backward"
                 engine.backward(ce * scale, last)
             loss_sum += ce.detach().double()
-            del logits, ce
+            del ce
         _sync(d.device)
         t_opt = time.perf_counter()
 
@@ -124,8 +123,10 @@ class Trainer:
         # agrees on both.
         requested = stop is not None and stop.requested
         flags = torch.stack([loss_sum, torch.tensor(float(requested), dtype=torch.float64, device=d.device)])
+        t_wait = time.perf_counter()
         d.all_sum(flags)
         loss = flags[0].item() / max(1, trained_tokens)
+        comm_wait = time.perf_counter() - t_wait
         if not math.isfinite(loss):
             raise NanLossError(
                 f"loss is {loss} at step {step} (compute {self.spec.precision.compute_dtype}, lr {lr:.3g}, "
@@ -139,7 +140,18 @@ class Trainer:
         _sync(d.device)
         t_end = time.perf_counter()
         return StepResult(loss, lr, grad_norm, trained_tokens, real_tokens, t_end - t0, data_time,
-                          t_opt - t0 - data_time, t_end - t_opt, flags[1].item() > 0)
+                          t_opt - t0 - data_time, t_end - t_opt, comm_wait, flags[1].item() > 0)
+
+
+def batcher(spec, d):
+    """collate as the spec's attention wants it: varlen flattens each micro-batch into one row of its
+    documents (on GPUs with compiled blocks padded to a multiple of 64 tokens, which keeps the number
+    of distinct shapes small); otherwise rows padded to the longest (packed rows: to seq_len)."""
+    if spec.model.attn_implementation == "varlen":
+        compiled = d.device.type == "cuda" and spec.train.compile
+        multiple = 64 if compiled else 1
+        return lambda shard, rows: collate(shard, rows, shard.packing, flat=True, pad_multiple=multiple, fixed_max_seqlen=compiled)
+    return lambda shard, rows: collate(shard, rows, shard.packing)
 
 
 def _sync(device: torch.device) -> None:
@@ -169,6 +181,7 @@ class Evaluator:
     def __init__(self, spec, d):
         e = spec.eval
         self.d, self.mbs = d, e.micro_batch_size
+        self.collate = batcher(spec, d)
         self.shard = Shard(e.shard_dir)
         self.rows = list(range(d.rank, self.shard.num_rows, d.world_size))
         per_rank = -(-self.shard.num_rows // d.world_size)
@@ -183,8 +196,8 @@ class Evaluator:
                 for i in range(self.passes):
                     rows = self.rows[i * self.mbs:(i + 1) * self.mbs]
                     weight = 1.0 if rows else 0.0
-                    mb = collate(self.shard, rows or [0], self.shard.packing).to(d.device)
-                    ce = chunked_ce_sum(engine.forward(mb), mb.labels)
+                    mb = self.collate(self.shard, rows or [0]).to(d.device)
+                    ce = engine.loss_sum(mb)
                     totals[0] += weight * ce.double()
                     totals[1] += weight * mb.trained_tokens
         finally:
@@ -225,6 +238,8 @@ def run(spec, d, events, stop, progress: Progress) -> int:
     step = start_step
     for step in range(start_step + 1, t.max_steps + 1):
         r = trainer.step(step, stop)
+        for message in engine.compile_failures():
+            events.warning("COMPILE_FALLBACK", message, step=step)
         first_loss = r.loss if first_loss is None else first_loss
         last_loss = r.loss
         if step == 1 or step == start_step + 1 or step == t.max_steps or step % t.logging_steps == 0:
@@ -244,6 +259,7 @@ def run(spec, d, events, stop, progress: Progress) -> int:
                 data_time_s=r.data_time_s,
                 fwd_bwd_time_s=r.fwd_bwd_time_s,
                 optimizer_time_s=r.optimizer_time_s,
+                comm_wait_time_s=r.comm_wait_time_s,
                 **_mfu_field(spec, r, d.world_size),
                 **metrics.memory(d.device),
             )
