@@ -25,6 +25,11 @@ loss, gradient norm and rows per step; per case the whet/baseline ratios, the pe
 difference, and the issue's goals with whether each was met. Hardware, versions and the command line
 come with it.
 
+The baseline side also runs under torchrun, one process per GPU (bench/scaling.py does that): Trainer
+then runs DDP, every rank takes the same row order and accelerate deals the micro-batches out in turn,
+so a step still covers the same rows; rank 0 writes the result, each step's tokens and loss summed over
+the ranks. A plan with "random_init" builds the model from config.json (seeded) instead of loading weights.
+
 Data: "alpaca" is alpaca_en_demo.json rendered with the SmolLM2 tokenizer's chat template (user:
 instruction + "\\n" + input, assistant: output), loss on the answer only, cut at --cutoff as
 LLaMA-Factory cuts; "lognormal" is random token ids with lengths drawn lognormal (median
@@ -420,6 +425,14 @@ def child_baseline(p: dict, result_path: str) -> None:
     from whet_worker.data import IGNORE, Shard, StepSampler
 
     b, cuda = p["baseline"], p["device"] == "cuda"
+    # Under torchrun (bench/scaling.py) Trainer runs DDP itself: every rank takes the same row order
+    # and accelerate deals the micro-batches out in turn, so one optimizer step still covers the
+    # step's rows; rank 0 alone writes the result, with the step's numbers summed over the ranks.
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if cuda and world > 1:
+        torch.cuda.set_device(local)
+    write = (lambda: _write_json(result_path, res)) if rank == 0 else (lambda: None)
     full_dtype = getattr(torch, b["full_dtype"])
     res = {"side": "baseline", "status": "running", "steps": [], "device_name": _device_name(p["device"]),
            "settings": {"trainer": "transformers.Trainer", "per_device_train_batch_size": b["micro_batch"],
@@ -427,7 +440,9 @@ def child_baseline(p: dict, result_path: str) -> None:
                         "gradient_checkpointing": True, "use_reentrant": b["reentrant"], "optim": "adamw_torch_fused",
                         "bf16": cuda, "padding": f"longest in micro-batch, to a multiple of {b['pad_multiple']}",
                         "weights": (f"{p['compute_dtype']} base, float32 adapters" if p["method"] == "lora"
-                                    else f"{b['full_dtype'] if cuda else 'float32'} weights and AdamW states")}}
+                                    else f"{b['full_dtype'] if cuda else 'float32'} weights and AdamW states"),
+                        "processes": world, "parallel": "DDP (Trainer under torchrun)" if world > 1 else "one process",
+                        "init": "random from config.json (seeded)" if p.get("random_init") else "the folder's weights"}}
     t0 = time.time()
     phase = "setup"
     try:
@@ -471,7 +486,14 @@ def child_baseline(p: dict, result_path: str) -> None:
 
         load_dtype = getattr(torch, p["compute_dtype"]) if p["method"] == "lora" else (full_dtype if cuda else torch.float32)
         torch.manual_seed(p["seed"])
-        model = AutoModelForCausalLM.from_pretrained(p["model_dir"], dtype=load_dtype, attn_implementation="sdpa")
+        if p.get("random_init"):  # config.json only: drawn on the device (DDP then broadcasts rank 0's)
+            from transformers import AutoConfig
+
+            with torch.device(f"cuda:{local}" if cuda else "cpu"):
+                model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(p["model_dir"]), dtype=load_dtype,
+                                                         attn_implementation="sdpa")
+        else:
+            model = AutoModelForCausalLM.from_pretrained(p["model_dir"], dtype=load_dtype, attn_implementation="sdpa")
         model.config.use_cache = False
         if p["method"] == "lora":
             from peft import LoraConfig, get_peft_model
@@ -534,17 +556,35 @@ def child_baseline(p: dict, result_path: str) -> None:
                 sync()
                 now = time.perf_counter()
                 step = state.global_step
-                entry = {"step": step, "loss": clock["loss"].item(), "step_time_s": now - clock["t"],
-                         "real_tokens": int(clock["real"]), "padded_tokens": clock["padded"],
-                         "trained_tokens": int(clock["trained"]), "rows": clock["rows"]}
+                loss, real, trained = clock["loss"].item(), int(clock["real"]), int(clock["trained"])
+                padded, rows = clock["padded"], clock["rows"]
+                mem = {}
                 if cuda:
-                    entry.update(mem_allocated_gib=torch.cuda.memory_allocated() / GIB,
-                                 mem_reserved_gib=torch.cuda.memory_reserved() / GIB,
-                                 mem_peak_gib=torch.cuda.max_memory_allocated() / GIB)
+                    mem = dict(mem_allocated_gib=torch.cuda.memory_allocated() / GIB,
+                               mem_reserved_gib=torch.cuda.memory_reserved() / GIB,
+                               mem_peak_gib=torch.cuda.max_memory_allocated() / GIB)
+                if world > 1:  # the step's rows, tokens and loss over every rank; memory: the fullest rank's
+                    import torch.distributed as dist
+
+                    dev = torch.device("cuda", local) if cuda else torch.device("cpu")
+                    sums = torch.tensor([loss, real, trained, padded], dtype=torch.float64, device=dev)
+                    dist.all_reduce(sums)
+                    # Each rank's loss is its token sum over the step's trained tokens, times the world size.
+                    loss, real, trained, padded = (sums[0].item() / world, int(sums[1].item()), int(sums[2].item()),
+                                                   int(sums[3].item()))
+                    if mem:
+                        peaks = torch.tensor(list(mem.values()), dtype=torch.float64, device=dev)
+                        dist.all_reduce(peaks, op=dist.ReduceOp.MAX)
+                        mem = dict(zip(mem, peaks.tolist()))
+                    gathered = [None] * world
+                    dist.all_gather_object(gathered, rows)
+                    rows = [r for part in gathered for r in part]
+                entry = {"step": step, "loss": loss, "step_time_s": now - clock["t"], "real_tokens": real,
+                         "padded_tokens": padded, "trained_tokens": trained, "rows": rows, **mem}
                 by_step[step] = entry
                 res["steps"].append(entry)
                 clock.update(loss=None, rows=[], real=0, padded=0, trained=0)
-                _write_json(result_path, res)
+                write()
                 clock["t"] = time.perf_counter()  # the next step's interval: its data, logging and all
 
             def on_log(self, args, state, control, logs=None, **kw):
@@ -562,7 +602,10 @@ def child_baseline(p: dict, result_path: str) -> None:
             max_grad_norm=p["optim"]["max_grad_norm"], optim="adamw_torch_fused", bf16=cuda, use_cpu=not cuda,
             gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": b["reentrant"]},
             logging_steps=1, save_strategy="no", report_to="none", seed=p["seed"], dataloader_num_workers=0,
-            remove_unused_columns=False, disable_tqdm=True)
+            remove_unused_columns=False, disable_tqdm=True,
+            # LLaMA-Factory's setting for LoRA under DDP; with it unset, Trainer asks DDP to look for unused
+            # parameters of the peft model, which reentrant checkpointing marks ready twice.
+            ddp_find_unused_parameters=False if world > 1 else None)
         trainer = BenchTrainer(model=model, args=args, train_dataset=Rows(), data_collator=collate, callbacks=[Clock()])
         res["setup_s"] = time.time() - t0
         phase = "training"
@@ -572,7 +615,7 @@ def child_baseline(p: dict, result_path: str) -> None:
         _fail(res, e, phase)
     res["wall_s"] = time.time() - t0
     _memory(res, p["device"], "end_")
-    _write_json(result_path, res)
+    write()
 
 
 # ---------------------------------------------------------------------------------------------
