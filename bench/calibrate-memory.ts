@@ -1,4 +1,6 @@
 // Measures real peak memory to calibrate the planner (src/plan/constants.ts), on a GPU machine:
+// (one file on purpose: it runs alone on a bare GPU machine; the planner's logic it relies on lives
+// in src/plan/, and what is left here is the matrix, the runner and the report, each tested.)
 //
 //   WHET_CALIB_TOKENIZER=/path/to/SmolLM2-135M-Instruct node --import tsx bench/calibrate-memory.ts run \
 //       [--budget-s 480] [--lanes 2] [--out DIR] [--shapes 135m,1b] [--run-timeout-s 240] [--keep]

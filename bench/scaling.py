@@ -1,5 +1,9 @@
 """Scaling on one host: weak scaling through `whet train`, a 32B shape, resuming on other GPU counts, a killed rank.
 
+One file on purpose: it is copied to a bare multi-GPU machine and run there alone, and every case
+shares one runner (launch, event reading, stop-after-last-step, incremental JSON) and one record
+layout; the parts are sections below rather than modules of the product.
+
 One invocation writes ONE JSON file (--out, default $OUT/scaling.json), rewritten after every run, so a
 call cut short by --budget-s, by a per-run timeout or from outside still leaves what it measured.
 Hardware, versions, the command line and every run's exact command come with it.

@@ -1,5 +1,9 @@
 """Speed side by side: Whetstone and a Hugging Face Trainer baseline on one GPU, in one invocation.
 
+One file on purpose: the GPU machine is bare and runs this script alone, and each side re-invokes
+this same file in its own process (--side), so the parent, both sides and the tiny CPU test share
+one set of definitions (shapes, data, FLOPs, JSON layout) that would otherwise be passed around.
+
 Each case (shape, method, data) trains the same random-weight Llama twice, for a few optimizer steps:
 
   whetstone  whet_worker's Trainer, driven step by step from a RunSpec (the code `whet train` runs);
