@@ -73,6 +73,8 @@ import time
 
 STARTED = time.time()
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from record import hardware, versions, write_json  # noqa: E402
 SPEED = os.path.join(REPO, "bench", "speed.py")
 GIB = float(1 << 30)
 TOKENIZER = "SmolLM2-135M-Instruct"
@@ -133,13 +135,6 @@ GOALS = {"1->2": 0.95, "2->8": 0.90}  # weak-scaling efficiency, tokens/s per GP
 
 # ---------------------------------------------------------------------------------------------
 # files: model folders, data, configs
-
-
-def write_json(path: str, obj) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
 
 
 def model_config(shape: str) -> dict:
@@ -1175,14 +1170,8 @@ def parse_args(argv=None):
 
 
 def versions_and_hardware(o) -> tuple[dict, dict]:
-    sys.path.insert(0, os.path.dirname(SPEED))
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_speed", SPEED)
-    speed = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(speed)
-    hw = speed.hardware()
-    v = speed.versions()
+    hw = hardware()
+    v = versions()
     try:
         v["node"] = subprocess.run([o.node, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
     except OSError as e:

@@ -76,6 +76,8 @@ import numpy as np
 STARTED = time.time()
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(REPO, "worker"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from record import hardware, versions, write_json  # noqa: E402
 
 GIB = float(1 << 30)
 PAD, EOS = 2, 2  # SmolLM2's <|im_end|>: the shards' pad and end-of-sequence id
@@ -277,13 +279,6 @@ def child_make_weights(folder: str, shape_name: str, seed: int, device: str) -> 
     os.rename(tmp, folder)
 
 
-def _write_json(path: str, obj) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
-
-
 def _norm_name(name: str) -> str:
     """A parameter name without the wrappers' levels (checkpointing, compile, DDP)."""
     return ".".join(p for p in name.split(".") if p not in ("_checkpoint_wrapped_module", "_orig_mod", "_fsdp_wrapped_module"))
@@ -358,7 +353,7 @@ def child_whet(p: dict, result_path: str) -> None:
               "lora_base_dtype": p["compute_dtype"] if p["method"] == "lora" else None}}
     os.makedirs(w["run_dir"], exist_ok=True)
     spec_path = os.path.join(w["run_dir"], "spec.json")
-    _write_json(spec_path, whet_spec(p))
+    write_json(spec_path, whet_spec(p))
     res["spec"] = spec_path
     t0 = time.time()
     progress = Progress()
@@ -407,13 +402,13 @@ def child_whet(p: dict, result_path: str) -> None:
                 msgs = failures()
                 if msgs:
                     res.setdefault("compile_failures", []).extend(msgs)
-            _write_json(result_path, res)
+            write_json(result_path, res)
         res["status"] = "ok"
     except BaseException as e:  # noqa: BLE001: every failure is a result
         _fail(res, e, f"{phase} (worker phase {progress.phase}, step {progress.step})")
     res["wall_s"] = time.time() - t0
     _memory(res, p["device"], "end_")
-    _write_json(result_path, res)
+    write_json(result_path, res)
 
 
 def _device_name(device: str) -> str:
@@ -436,7 +431,7 @@ def child_baseline(p: dict, result_path: str) -> None:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if cuda and world > 1:
         torch.cuda.set_device(local)
-    write = (lambda: _write_json(result_path, res)) if rank == 0 else (lambda: None)
+    write = (lambda: write_json(result_path, res)) if rank == 0 else (lambda: None)
     full_dtype = getattr(torch, b["full_dtype"])
     res = {"side": "baseline", "status": "running", "steps": [], "device_name": _device_name(p["device"]),
            "settings": {"trainer": "transformers.Trainer", "per_device_train_batch_size": b["micro_batch"],
@@ -724,32 +719,6 @@ def goals(case: dict) -> dict:
     return g
 
 
-def hardware() -> dict:
-    hw = {"cpus": os.cpu_count(), "host_mem_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB,
-          "machine": platform.machine()}
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=30).stdout.strip().splitlines()
-        if out:
-            hw["gpus"] = len(out)
-            hw["gpu"], hw["driver"], hw["gpu_memory"] = [x.strip() for x in out[0].split(",")]
-    except (OSError, subprocess.TimeoutExpired) as e:
-        hw["nvidia_smi_error"] = str(e)
-    return hw
-
-
-def versions() -> dict:
-    from whet_worker import metrics
-
-    v = metrics.versions()
-    for name in ("accelerate", "peft", "tokenizers"):
-        try:
-            v[name] = __import__(name).__version__
-        except ImportError:
-            v[name] = None
-    return v
-
-
 class Runner:
     def __init__(self, o, out_path: str):
         self.o, self.out_path = o, out_path
@@ -821,7 +790,7 @@ class Runner:
         log_path = os.path.join(case_dir, f"{which}.log")
         if os.path.exists(result_path):
             os.remove(result_path)
-        _write_json(plan_path, plan)
+        write_json(plan_path, plan)
         rc, secs = self.child(["--side", which, "--plan", plan_path, "--result", result_path], log_path, f"{plan['case']} {which}")
         res = {"status": "skipped (budget)"} if rc == "skipped" else {"status": "died"}
         if os.path.exists(result_path):
@@ -922,7 +891,7 @@ class Runner:
 
     def write(self, doc: dict) -> None:
         doc["elapsed_s"] = time.time() - self.t0
-        _write_json(self.out_path, doc)
+        write_json(self.out_path, doc)
 
 
 def _tail(path: str, n: int = 3000) -> str:

@@ -31,6 +31,8 @@ import numpy as np
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(REPO, "worker"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from record import hardware  # noqa: E402
 
 CASES = {"offload-optimizer": "optimizer", "offload-all": "params+optimizer", "no-offload": "none"}
 LLAMA3_8B = dict(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
@@ -95,20 +97,6 @@ def make_spec(run_dir: str, model_dir: str, shard_dir: str, meta: dict, vocab: i
         "eval": None,
         "fault": None,
     }
-
-
-def hardware() -> dict:
-    import torch
-
-    hw = {"cpus": os.cpu_count(), "host_mem_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB}
-    if torch.cuda.is_available():
-        try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-                                 capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[0]
-            hw["gpu"], hw["driver"], hw["gpu_memory"] = [x.strip() for x in out.split(",")]
-        except (OSError, IndexError, subprocess.TimeoutExpired) as e:
-            hw["gpu"], hw["nvidia_smi_error"] = torch.cuda.get_device_name(0), str(e)
-    return hw
 
 
 def _memory(cuda: bool) -> dict:
