@@ -3,7 +3,8 @@
 // in src/plan/, and what is left here is the matrix, the runner and the report, each tested.)
 //
 //   WHET_CALIB_TOKENIZER=/path/to/SmolLM2-135M-Instruct node --import tsx bench/calibrate-memory.ts run \
-//       [--budget-s 480] [--lanes 2] [--out DIR] [--shapes 135m,1b] [--run-timeout-s 240] [--keep]
+//       [--budget-s 480] [--lanes 2] [--out DIR] [--shapes 135m,1b] [--ids ID,...] [--merge EARLIER.json]
+//       [--run-timeout-s 240] [--keep]
 //   node --import tsx bench/calibrate-memory.ts run --dry-run [--json]   (the matrix and its predictions; runs nothing)
 //   node --import tsx bench/calibrate-memory.ts run --smoke                (a tiny shape on the CPU: the runner itself)
 //   node --import tsx bench/calibrate-memory.ts fit bench/results/memory-calibration-<date>.json [--write]
@@ -34,6 +35,7 @@ import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseEventLine, type WhetEvent } from "../src/events/schema.ts";
 import { visibleGpus } from "../src/launch/hardware.ts";
+import { ALLOC_CONF } from "../src/launch/torchrun.ts";
 import { descendants, isWorker, startTime } from "../src/launch/procs.ts";
 import { fitAndCompare, KNOBS, type CalibrationReport, type Comparison, type Measurement, type Split } from "../src/plan/calibrate.ts";
 import { FIRST_PRINCIPLES, withCalibration, type Calibration, type PlanConstants } from "../src/plan/constants.ts";
@@ -174,6 +176,10 @@ export const MATRIX: Spec[] = [
   { shape: "360m", method: "lora", sharding: "ddp", ck: "selective/4", micro: 2, seq: 2048, split: F },
   { shape: "3b", method: "full", sharding: "ddp", ck: "full", micro: 1, seq: 2048, split: F },
   { shape: "8b", method: "full", sharding: "zero3", offload: "optimizer", ck: "full", micro: 1, seq: 2048, split: H, steps: 2 },
+  // Round 5: full fine-tuning with untied embeddings in the fit (every smaller shape ties them):
+  // FSDP2's root group then holds the embedding and the head, and its reduce is twice as large.
+  { shape: "8b", method: "full", sharding: "zero3", ck: "full", micro: 1, seq: 1024, split: F, steps: 3 },
+  { shape: "8b", method: "full", sharding: "zero3", offload: "optimizer", ck: "selective/2", micro: 1, seq: 2048, split: F, steps: 2 },
 ];
 
 /** A handful of tiny-shape runs for --smoke: the runner on the CPU, every status path. */
@@ -183,8 +189,18 @@ export const SMOKE_MATRIX: Spec[] = [
   { shape: "tiny", method: "full", sharding: "ddp", ck: "selective/2", micro: 1, seq: 512, split: F },
 ];
 
-export function buildMatrix(shapes?: string[], specs: Spec[] = MATRIX): CalibRun[] {
-  return specs.filter((s) => !shapes || shapes.includes(s.shape)).map(calibRun);
+export function buildMatrix(shapes?: string[], specs: Spec[] = MATRIX, ids?: string[]): CalibRun[] {
+  const runs = specs.filter((s) => !shapes || shapes.includes(s.shape)).map(calibRun);
+  if (!ids) return runs;
+  const unknown = ids.filter((id) => !runs.some((r) => r.id === id));
+  if (unknown.length) throw new Error(`--ids: no configuration ${unknown.join(", ")}; see \`run --dry-run\` for the ids`);
+  return runs.filter((r) => ids.includes(r.id));
+}
+
+/** --merge: the earlier results' runs that this invocation does not measure again, then this one's. */
+export function mergeRuns<R extends { id: string }>(earlier: R[], now: R[]): R[] {
+  const fresh = new Set(now.map((r) => r.id));
+  return [...earlier.filter((r) => !fresh.has(r.id)), ...now];
 }
 
 export function configYaml(c: Record<string, unknown>): string {
@@ -442,6 +458,7 @@ interface RunOptions {
   keep: boolean;
   specs: Spec[];
   shapes?: string[];
+  ids?: string[];
 }
 
 function arg(argv: string[], name: string): string | undefined {
@@ -514,12 +531,16 @@ async function runMatrix(argv: string[]) {
     keep: argv.includes("--keep"),
     specs: smoke ? SMOKE_MATRIX : MATRIX,
     shapes: shapesArg ? shapesArg.split(",") : undefined,
+    ids: arg(argv, "--ids")?.split(","),
   };
+  // --merge FILE: a second invocation on the same machine kind adds runs to earlier results.
+  const mergeFile = arg(argv, "--merge");
+  const earlier: RunRecord[] = mergeFile ? (JSON.parse(readFileSync(mergeFile, "utf8")) as { runs: RunRecord[] }).runs : [];
   const date = new Date().toISOString().slice(0, 10);
   const outDir = arg(argv, "--out") ?? join(REPO, "bench", "results");
   opts.outFile = dry ? null : join(outDir, `memory-calibration-${smoke ? "smoke-" : ""}${date}.json`);
   const k = FIRST_PRINCIPLES;
-  const runs = buildMatrix(opts.shapes, opts.specs);
+  const runs = buildMatrix(opts.shapes, opts.specs, opts.ids);
   if (runs.length === 0) throw new Error(`no configuration matches --shapes ${shapesArg}; the shapes are ${[...new Set(opts.specs.map((s) => s.shape))].join(", ")}`);
   const gpuGiB = opts.gpuBytes / GiB;
 
@@ -568,10 +589,13 @@ async function runMatrix(argv: string[]) {
       note: NOTE,
       hardware: { gpus: gpus.map((g) => `${g.name} (${g.memoryMiB} MiB)`), driver, device: hello?.device ?? null, hostname: hello?.hostname ?? hostname(), cpus: availableParallelism(), host_mem_gib: totalmem() / GiB },
       versions: { ...(hello?.versions ?? {}), node: process.version },
+      // What every run's workers had: whet train's default unless this process's environment set one.
+      cuda_alloc_conf: process.env.PYTORCH_CUDA_ALLOC_CONF ?? process.env.PYTORCH_ALLOC_CONF ?? ALLOC_CONF,
       tokenizer: basename(opts.tokenizer),
       predictions: `${k.source.hardware} (${k.source.date})`,
-      runs: records,
-      ...(final ? fitAndCompare(measurements(records)) : {}),
+      ...(mergeFile ? { merged: { from: basename(mergeFile), measured_now: records.map((r) => r.id) } } : {}),
+      runs: mergeRuns(earlier, records),
+      ...(final ? fitAndCompare(measurements(mergeRuns(earlier, records))) : {}),
     };
     mkdirSync(dirname(opts.outFile), { recursive: true });
     const tmp = `${opts.outFile}.tmp`;

@@ -350,7 +350,8 @@ def child_whet(p: dict, result_path: str) -> None:
     res = {"side": "whetstone", "status": "running", "steps": [], "device_name": _device_name(p["device"]),
            "settings": {k: w[k] for k in ("micro_batch", "accumulation", "attn", "compile", "checkpointing", "ac_every", "strategy")}
            | {"precision": f"{p['compute_dtype']} compute, float32 master weights and AdamW states",
-              "lora_base_dtype": p["compute_dtype"] if p["method"] == "lora" else None}}
+              "lora_base_dtype": p["compute_dtype"] if p["method"] == "lora" else None,
+              "cuda_alloc_conf": os.environ.get("PYTORCH_CUDA_ALLOC_CONF") or os.environ.get("PYTORCH_ALLOC_CONF")}}
     os.makedirs(w["run_dir"], exist_ok=True)
     spec_path = os.path.join(w["run_dir"], "spec.json")
     write_json(spec_path, whet_spec(p))
@@ -435,6 +436,7 @@ def child_baseline(p: dict, result_path: str) -> None:
     full_dtype = getattr(torch, b["full_dtype"])
     res = {"side": "baseline", "status": "running", "steps": [], "device_name": _device_name(p["device"]),
            "settings": {"trainer": "transformers.Trainer", "per_device_train_batch_size": b["micro_batch"],
+                        "cuda_alloc_conf": os.environ.get("PYTORCH_CUDA_ALLOC_CONF") or os.environ.get("PYTORCH_ALLOC_CONF"),
                         "gradient_accumulation_steps": b["accumulation"], "attn_implementation": "sdpa",
                         "gradient_checkpointing": True, "use_reentrant": b["reentrant"], "optim": "adamw_torch_fused",
                         "bf16": cuda, "padding": f"longest in micro-batch, to a multiple of {b['pad_multiple']}",
@@ -744,6 +746,10 @@ class Runner:
             if self.o.device == "cuda":
                 # One GPU: with more visible, Trainer would wrap the model in DataParallel.
                 env["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]
+                if args[:2] == ["--side", "whet"] and "PYTORCH_CUDA_ALLOC_CONF" not in os.environ and "PYTORCH_ALLOC_CONF" not in os.environ:
+                    # What `whet train` sets (src/launch/torchrun.ts ALLOC_CONF); the baseline keeps
+                    # torch's default allocator, as LLaMA-Factory does.
+                    env["PYTORCH_CUDA_ALLOC_CONF"] = "expandable_segments:True"
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
             self.current = proc
             try:

@@ -38,6 +38,9 @@ export function torchrunArgv(p: LaunchPlan): string[] {
  *  WHET_COLLECTIVE_TIMEOUT_S; the stall watchdog's longest wait stays above it. */
 export const COLLECTIVE_TIMEOUT_S = 600;
 
+/** The CUDA caching allocator's settings a launch uses unless the user set their own. */
+export const ALLOC_CONF = "expandable_segments:True";
+
 /** Environment the launch adds: threads per CPU rank, NCCL timeouts shorter than any watchdog. */
 export function launchEnv(p: LaunchPlan, collectiveTimeoutS = COLLECTIVE_TIMEOUT_S): Record<string, string> {
   const env: Record<string, string> = {};
@@ -50,6 +53,13 @@ export function launchEnv(p: LaunchPlan, collectiveTimeoutS = COLLECTIVE_TIMEOUT
     env.TORCH_NCCL_ASYNC_ERROR_HANDLING = process.env.TORCH_NCCL_ASYNC_ERROR_HANDLING ?? "1";
     // NCCL's own warnings land in the rank logs, where the supervisor matches them to known fixes.
     env.NCCL_DEBUG = process.env.NCCL_DEBUG ?? "WARN";
+    // Expandable segments: the caching allocator grows one mapping per stream instead of caching
+    // blocks in the sizes first asked for, so reserved memory stays close to what is allocated
+    // (varlen micro-batches differ in size every step). The planner is calibrated with it; a
+    // user's own allocator settings are left alone.
+    if (process.env.PYTORCH_CUDA_ALLOC_CONF === undefined && process.env.PYTORCH_ALLOC_CONF === undefined) {
+      env.PYTORCH_CUDA_ALLOC_CONF = ALLOC_CONF;
+    }
   }
   return env;
 }

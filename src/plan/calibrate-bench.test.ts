@@ -13,6 +13,7 @@ import {
   claimGiB,
   configYaml,
   measurements,
+  mergeRuns,
   planInputFor,
   renderCalibration,
   runsAlone,
@@ -50,6 +51,16 @@ test("the matrix: unique ids, at least 12 held-out runs, every dimension on both
   // The first twelve, what a short budget reaches, already hold out six runs.
   assert.equal(runs.slice(0, 12).filter((r) => r.split === "held-out").length, 6);
   assert.equal(buildMatrix(["8b"]).length, MATRIX.filter((s) => s.shape === "8b").length);
+  // Untied embeddings (a root group of embedding and head) are fitted, not only held out.
+  assert.ok(fit.some((r) => r.shape === "8b" && r.overrides.finetuning_type === "full" && r.overrides.sharding === "zero3"));
+});
+
+test("--ids picks runs by id and names an unknown one; --merge keeps earlier runs not measured again", () => {
+  const picked = buildMatrix(undefined, MATRIX, ["8b-full-zero3-ckfull-1x1024", "135m-full-ddp-ck0-4x2048"]);
+  assert.deepEqual(picked.map((r) => r.id).sort(), ["135m-full-ddp-ck0-4x2048", "8b-full-zero3-ckfull-1x1024"]);
+  assert.throws(() => buildMatrix(undefined, MATRIX, ["8b-full-zero9"]), /--ids: no configuration 8b-full-zero9/);
+  const merged = mergeRuns([{ id: "a", v: 1 }, { id: "b", v: 1 }], [{ id: "b", v: 2 }, { id: "c", v: 2 }]);
+  assert.deepEqual(merged, [{ id: "a", v: 1 }, { id: "b", v: 2 }, { id: "c", v: 2 }]);
 });
 
 test("every run compiles nothing, stops after its steps, and names its sharding and offload", () => {

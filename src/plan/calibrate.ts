@@ -112,6 +112,7 @@ export const KNOBS: Knob[] = [
   { name: "fragmentation.churn", min: 1, max: 1.5, scale: 0.05, get: (k) => k.fragmentation.churn, set: (k, v) => ({ ...k, fragmentation: { ...k.fragmentation, churn: v } }) },
   { name: "fragmentation.logits", min: 1, max: 2.5, scale: 0.2, get: (k) => k.fragmentation.logits, set: (k, v) => ({ ...k, fragmentation: { ...k.fragmentation, logits: v } }) },
   { name: "fragmentation.buffers", min: 1, max: 4, scale: 0.3, get: (k) => k.fragmentation.buffers, set: (k, v) => ({ ...k, fragmentation: { ...k.fragmentation, buffers: v } }) },
+  { name: "rootReduceFresh", min: 0, max: 1, scale: 0.2, get: (k) => k.rootReduceFresh, set: (k, v) => ({ ...k, rootReduceFresh: v }) },
   { name: "runtimeBytes", min: 0, max: 2 * GiB, scale: 0.1 * GiB, get: (k) => k.runtimeBytes, set: (k, v) => ({ ...k, runtimeBytes: v }) },
   { name: "reserveSlackBytes", min: 0, max: 2 * GiB, scale: 0.1 * GiB, get: (k) => k.reserveSlackBytes, set: (k, v) => ({ ...k, reserveSlackBytes: v }) },
 ];

@@ -8,21 +8,22 @@ export const CALIBRATION: Calibration | null = {
     "hardware": "NVIDIA H200 (143771 MiB)",
     "versions": "torch 2.11.0+cu130, transformers 5.17.0, peft 0.21.0, CUDA 13.0",
     "date": "2026-12-02",
-    "note": "Fitted on the 19 fit runs of bench/results/memory-calibration-2026-12-02-matrix.json; held-out median |error| 3.6%, worst 16.6%."
+    "note": "Fitted on the 22 fit runs of bench/results/memory-calibration-2026-12-02-expandable.json; held-out median |error| 1.9%, worst 5.2%."
   },
-  "results": "bench/results/memory-calibration-2026-12-02-matrix.json",
+  "results": "bench/results/memory-calibration-2026-12-02-expandable.json",
   "factors": {
     "activationFactor": {
-      "none": 0.9995302501301092,
-      "backward": 0.7246977967977045
+      "none": 1.0051464539984591,
+      "backward": 0.481306726995209
     },
-    "lossChunkScratchBytes": 11.262945680661659,
+    "lossChunkScratchBytes": 10.945436176125316,
     "fragmentation": {
-      "churn": 1.0740897430019332,
-      "logits": 1.5539366169636035,
-      "buffers": 1.0258774139052311
+      "churn": 1.0437656362487757,
+      "logits": 1.2630730523338336,
+      "buffers": 1
     },
-    "runtimeBytes": 69918312.4688332,
-    "reserveSlackBytes": 585232.7469524894
+    "rootReduceFresh": 1,
+    "runtimeBytes": 66204321.03153028,
+    "reserveSlackBytes": 24871424.782668903
   }
 };

@@ -69,6 +69,11 @@ export interface PlanConstants {
    * and reduce-scatter inputs. FSDP2's gradients live in the reduce-scatter stream's pool, which
    * the planner counts whole (planner.ts), not here. */
   fragmentation: { churn: number; logits: number; buffers: number };
+  /** Fitted: the share of FSDP2's root reduce-scatter input (the last and largest tensor of
+   * backward, see planner.ts) that the allocator maps on top of what it already holds. 1: all of
+   * it, as with torch's default allocator when no cached block is that large; below 1 with
+   * expandable segments, where a free tail of the segment is grown into instead. */
+  rootReduceFresh: number;
   /** Fitted: bytes allocated besides the tensors the model names (cuBLAS workspaces, the
    * micro-batch, RoPE tables). */
   runtimeBytes: number;
@@ -125,6 +130,7 @@ export const FIRST_PRINCIPLES: PlanConstants = {
   activationFactor: { none: 1, backward: 0.5 },
   logitsFactor: 1,
   fragmentation: { churn: 1.05, logits: 1.25, buffers: 1.5 },
+  rootReduceFresh: 1,
   runtimeBytes: 0.0625 * GiB,
   reserveSlackBytes: 0.0625 * GiB,
   cudaContextBytes: 0.6 * GiB,
@@ -140,7 +146,7 @@ export const FIRST_PRINCIPLES: PlanConstants = {
 };
 
 /** The constants a calibration fits; everything else stays first principles. */
-export const FITTED_KEYS = ["activationFactor", "lossChunkScratchBytes", "fragmentation", "runtimeBytes", "reserveSlackBytes"] as const;
+export const FITTED_KEYS = ["activationFactor", "lossChunkScratchBytes", "fragmentation", "rootReduceFresh", "runtimeBytes", "reserveSlackBytes"] as const;
 export type FittedConstants = Pick<PlanConstants, (typeof FITTED_KEYS)[number]>;
 
 export interface Calibration {
@@ -151,11 +157,12 @@ export interface Calibration {
 }
 
 export function withCalibration(k: PlanConstants, c: Calibration): PlanConstants {
+  // A calibration recorded before a factor existed leaves that factor at first principles.
   return { ...k, ...c.factors, source: c.source };
 }
 
 export function fittedOf(k: PlanConstants): FittedConstants {
-  return { activationFactor: { ...k.activationFactor }, lossChunkScratchBytes: k.lossChunkScratchBytes, fragmentation: { ...k.fragmentation }, runtimeBytes: k.runtimeBytes, reserveSlackBytes: k.reserveSlackBytes };
+  return { activationFactor: { ...k.activationFactor }, lossChunkScratchBytes: k.lossChunkScratchBytes, fragmentation: { ...k.fragmentation }, rootReduceFresh: k.rootReduceFresh, runtimeBytes: k.runtimeBytes, reserveSlackBytes: k.reserveSlackBytes };
 }
 
 /** What the planner uses: first principles, with the recorded calibration's factors if there is one. */

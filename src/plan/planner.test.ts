@@ -238,3 +238,19 @@ test("FSDP2: the gradients' pool stays reserved, and backward ends with the root
   const off = planRun({ ...base, stage: "zero3", offload: "optimizer", checkpointing: { mode: "full" }, loss: "fused" }, zero);
   assert.equal(off.allocatedPeak, 2 * c.total + 2 * c.total + 4 * root + 4 * root + zero.runtimeBytes);
 });
+
+test("FSDP2's root reduce input is new memory only where no freed block can hold it", () => {
+  const fresh = (i: PlanInput) => planRun(i, { ...FIRST_PRINCIPLES, rootReduceFresh: 1 }).reservedPeak - planRun(i, { ...FIRST_PRINCIPLES, rootReduceFresh: 0 }).reservedPeak;
+  const zero3 = { ...base, stage: "zero3" as const, loss: "fused" as const, attention: "flash" as const };
+  const p = countParams(llama8b);
+  // Untied 8B, full recomputation: the fp32 input of embedding and head (4 GiB) finds no freed
+  // block that large; at most what the few kept activations could hold is spared.
+  const ckfull = fresh({ ...zero3, checkpointing: { mode: "full" }, seqLen: 1024 });
+  assert.ok(ckfull > 0.9 * 4 * (p.embedding + p.head) && ckfull <= 4 * (p.embedding + p.head), `${ckfull}`);
+  // Without recomputation the activations forward saved are larger than the input: none is new.
+  assert.equal(fresh({ ...zero3, seqLen: 8192 }), 0);
+  // Tied embeddings: the two 16-bit gradients just summed into the root's free a block as large
+  // as the embedding's part of the input; only the final norm's fp32 bytes are new.
+  const smol = KNOWN_SHAPES["SmolLM2-135M"]!;
+  assert.equal(fresh({ ...zero3, shape: smol, checkpointing: { mode: "full" } }), 4 * smol.hidden);
+});

@@ -229,12 +229,18 @@ export function planRun(i: PlanInput, k: PlanConstants = DEFAULT_CONSTANTS): Pla
   // fp32 reduce-scatter input of the root's unsharded gradients, with first the 16-bit unsharded
   // gradients it is copied from, then the group's reduce output. The input is larger than any
   // tensor freed before it, so the allocator maps new memory for it on top of what forward and
-  // backward left cached.
+  // backward left cached (rootReduceFresh of it: an expandable segment grows its free tail).
   if (fsdp && pr.rootTrainable > 0) {
     const input = 4 * pr.rootTrainable;
     const rootBuffers = input + Math.max(cb * pr.rootTrainable - rootShard, reduceOutput(pr.rootTrainable));
     const allocated = weights + gradients + optimizer + rootBuffers;
-    const reserved = Math.max(...moments.map((b) => b.total)) + input;
+    // The allocator can place it in one free block at least as large: the activations forward
+    // saved (allocated one after another, all freed by now), or with tied embeddings the two
+    // 16-bit gradients just added into the root's (the head's and the embedding's dense one).
+    // What does not fit there is new memory (rootReduceFresh of it: fitted).
+    const reusable = Math.max(act.kept, s.tiedEmbeddings && pr.headTrainable > 0 ? 2 * p.embedding * cb : 0);
+    const fresh = k.rootReduceFresh * Math.max(0, input - reusable);
+    const reserved = Math.max(...moments.map((b) => b.total)) + fresh;
     const overhead = reserved - allocated;
     moments.push({ weights, gradients, optimizer, activations: 0, logits: 0, buffers: rootBuffers, overhead, total: reserved, allocated: allocated + k.runtimeBytes });
   }
