@@ -154,6 +154,11 @@ test("Ctrl-C writes a checkpoint at the next step boundary and stops cleanly", {
   assert.match(r.stderr, new RegExp(`stopped at step ${last}\\. Checkpoint .*; continue with: whet train --resume ${runDir}`));
   assert.equal(deriveStatus({ events: ev, proc: null, alive: null, now: Date.now() / 1000 + 3600 }).status, "stopped");
   noTrace(r.stderr);
+  // --resume repeats the run's own launch: another process count is refused with the way to get it.
+  const other = await whet(["train", "--resume", runDir, "--nproc", "2"]);
+  assert.equal(other.code, 2, other.stderr);
+  assert.match(other.stderr, /ran on 1 node\(s\) × 1 process\(es\); --resume continues it as it ran\. To continue on 1 × 2, .*auto_resume: true and --nproc 2/);
+  noTrace(other.stderr);
 });
 
 test("a second Ctrl-C stops every rank at once", { timeout: 300_000 }, async () => {

@@ -45,7 +45,8 @@ key=value pairs override the file's keys (for example max_steps=20 learning_rate
 Options:
   --dry-run            print the resolved RunSpec and the launch command; start nothing
   --json               stdout carries only the worker's NDJSON events (human text goes to stderr)
-  --resume RUN_DIR     continue RUN_DIR from its newest complete checkpoint (same spec, same data)
+  --resume RUN_DIR     continue RUN_DIR from its newest complete checkpoint (same spec, data and
+                       process count; for another count use auto_resume with --nproc)
   --device cpu|cuda    override the config's device (auto: every visible GPU, else the CPU)
   --nproc N            processes per node (default: one per visible GPU, else 1)
   --nnodes N           nodes taking part (default 1); with --node-rank K and --master-addr HOST
@@ -102,7 +103,7 @@ export const trainCommand: Command = {
       force: values.force === true,
       nodeRank,
     };
-    const prepared = values.resume ? resumeRun(paths[0], values.python) : await prepareRun(prepareOptions);
+    const prepared = values.resume ? resumeRun(paths[0], values.python, { nproc: prepareOptions.nproc, nnodes }) : await prepareRun(prepareOptions);
     for (const w of prepared.warnings) human(`warning: ${renderProblem(w)}`);
     const plan: LaunchPlan = {
       python: prepared.python,
@@ -195,7 +196,7 @@ async function launch(p: PreparedRun, env: Record<string, string>, policy: Recov
 }
 
 /** --resume RUN_DIR: the run's own spec, continued from its newest complete checkpoint. */
-function resumeRun(arg: string | undefined, python: string | undefined): PreparedRun {
+function resumeRun(arg: string | undefined, python: string | undefined, asked: { nproc?: number; nnodes: number }): PreparedRun {
   if (!arg || !existsSync(arg) || !statSync(arg).isDirectory()) {
     throw new WhetError("USAGE", [{ where: "--resume", message: "needs the run directory to continue, for example: whet train --resume runs/<id>." }]);
   }
@@ -205,6 +206,15 @@ function resumeRun(arg: string | undefined, python: string | undefined): Prepare
   const last = listCheckpoints(runDir, { complete: true }).pop();
   if (!last) throw new WhetError("RUN_NOT_FOUND", [{ where: runDir, message: "has no complete checkpoint to resume from. Start the run again instead." }]);
   const spec = readJson<RunSpec>(specPath);
+  const d = spec.distributed;
+  if ((asked.nproc !== undefined && asked.nproc !== d.nproc_per_node) || asked.nnodes !== d.nnodes) {
+    // --resume repeats the run's own launch; another process count changes the batch arithmetic,
+    // which is the config's to decide (global_batch_size keeps it).
+    throw new WhetError("USAGE", [{
+      where: "--resume",
+      message: `${runDir} ran on ${d.nnodes} node(s) × ${d.nproc_per_node} process(es); --resume continues it as it ran. To continue on ${asked.nnodes} × ${asked.nproc ?? d.nproc_per_node}, start its config again with the same output_dir, auto_resume: true and --nproc ${asked.nproc ?? d.nproc_per_node} (set global_batch_size to keep the batch; checkpoints load on any process count).`,
+    }]);
+  }
   if (!existsSync(spec.data.shard_dir)) {
     throw new WhetError("RUN_NOT_FOUND", [{ where: spec.data.shard_dir, message: "the run's token shards are gone from the cache. Start the run again from its config." }]);
   }
