@@ -822,7 +822,7 @@ class Runner:
         device = o.device
         compute = "bfloat16" if device == "cuda" else "float32"
         G = o.rows_per_step
-        whet_mb = int(mb) if mb else (o.whet_micro_batch or (min(16, G) if method == "lora" else min(4, G)))
+        whet_mb = int(mb) if mb else (o.whet_micro_batch or min(16, G))
         if G % whet_mb or G % o.baseline_micro_batch:
             raise ValueError(f"rows per step {G} must be a multiple of Whetstone's micro-batch {whet_mb} and the baseline's "
                              f"{o.baseline_micro_batch}")
@@ -939,7 +939,7 @@ def parse_args(argv=None):
     ap.add_argument("--compile", dest="compile", action="store_true", default=None,
                     help="torch.compile Whetstone's decoder blocks (default: on CUDA, not with --tiny)")
     ap.add_argument("--no-compile", dest="compile", action="store_false")
-    ap.add_argument("--whet-micro-batch", type=int, help="Whetstone's rows per micro-batch (default LoRA 16, full 4; a case's -mbN wins)")
+    ap.add_argument("--whet-micro-batch", type=int, help="Whetstone's rows per micro-batch (default 16, the rows of a step, at most; a case's -mbN wins)")
     ap.add_argument("--whet-checkpointing", choices=["none", "selective", "full"], help="default: LoRA none, full full")
     ap.add_argument("--whet-ac-every", type=int, default=2, help="selective checkpointing: every k-th block (default 2)")
     ap.add_argument("--whet-full-strategy", choices=["zero3", "ddp"], default="zero3", help="full fine-tuning on one GPU")
