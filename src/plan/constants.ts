@@ -69,10 +69,10 @@ export interface PlanConstants {
    * and reduce-scatter inputs. FSDP2's gradients live in the reduce-scatter stream's pool, which
    * the planner counts whole (planner.ts), not here. */
   fragmentation: { churn: number; logits: number; buffers: number };
-  /** Fitted: the share of FSDP2's root reduce-scatter input (the last and largest tensor of
-   * backward, see planner.ts) that the allocator maps on top of what it already holds. 1: all of
-   * it, as with torch's default allocator when no cached block is that large; below 1 with
-   * expandable segments, where a free tail of the segment is grown into instead. */
+  /** Fitted: of FSDP2's root reduce-scatter input (the last and largest tensor of backward, see
+   * planner.ts), the share of what no freed block can hold that the allocator maps as new memory.
+   * First principles 1; the H200 matrix fits 1.00 too, which says the rule for freed blocks
+   * holds. */
   rootReduceFresh: number;
   /** Fitted: bytes allocated besides the tensors the model names (cuBLAS workspaces, the
    * micro-batch, RoPE tables). */
